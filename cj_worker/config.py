@@ -1,0 +1,139 @@
+"""Settings: the algorithmic knobs a batch may override, and the deployment settings.
+
+Every setting is read from the environment with the prefix ``CJ_`` (``CJ_MAX_ITERATIONS=20``).
+The algorithmic ones live in :class:`AlgorithmSettings` so that a batch can carry its own
+effective copy (the snapshot stored with the batch) and the pure core can take them as a
+plain, validated value without knowing about the environment.
+"""
+
+from __future__ import annotations
+
+import enum
+from functools import lru_cache
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PairingPolicy(enum.StrEnum):
+    """How COVERAGE waves choose among eligible pairs.
+
+    ``information`` is the engine's policy (expected information from an empirical-Bayes
+    selection fit; see ``cj_worker.core.pairing``). ``random`` and ``proximity`` (the earlier
+    service's count-fairness + score-proximity matching) exist as measured baselines.
+    """
+
+    INFORMATION = "information"
+    RANDOM = "random"
+    PROXIMITY = "proximity"
+
+
+class AlgorithmSettings(BaseModel):
+    """The settings that decide how a batch is run; a batch stores its effective copy."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    max_pairwise_comparisons: int = Field(
+        300, ge=1, description="Default comparison budget of a batch (a request may set its own)."
+    )
+    comparisons_per_stability_check_iteration: int | None = Field(
+        None, ge=1, description="Optional cap on the size of one wave; none by default."
+    )
+    min_comparisons_for_stability_check: int = Field(
+        12, ge=0, description="Successful comparisons needed before stability may stop a batch."
+    )
+    score_stability_threshold: float = Field(
+        0.05,
+        ge=0.0,
+        description="Largest score change (logits) between decisions that counts as stable.",
+    )
+    max_iterations: int = Field(30, ge=1, description="Most waves a batch may dispatch.")
+    min_success_rate: float = Field(
+        0.8, ge=0.0, le=1.0, description="Success-rate guard: below it a capped batch fails."
+    )
+    min_resampling_net_size: int = Field(
+        10, ge=0, description="Nets with at most this many essays are small nets."
+    )
+    max_resampling_passes_for_small_net: int = Field(
+        2, ge=0, description="Resampling passes a small net may run after coverage is complete."
+    )
+    max_resampling_passes_for_regular_net: int = Field(
+        1, ge=0, description="Resampling passes a regular net may run after coverage is complete."
+    )
+    max_attempts_per_pair: int = Field(
+        3, ge=1, description="Failed attempts after which COVERAGE stops retrying a pair."
+    )
+    bt_prior_precision: float = Field(
+        0.01,
+        gt=0.0,
+        le=100.0,
+        description="Ridge prior precision of the reported Bradley-Terry fit.",
+    )
+    pairing_policy: PairingPolicy = Field(
+        PairingPolicy.INFORMATION, description="How COVERAGE waves pick pairs."
+    )
+    pair_seed: int | None = Field(
+        None, ge=0, description="Seed of the pairing RNG; none derives one from the batch id."
+    )
+
+    def override(self, values: dict[str, Any]) -> Self:
+        """Apply per-batch overrides (case-insensitive keys), validating the result.
+
+        Raises ``pydantic.ValidationError`` naming the field for an unknown key or a bad
+        value, so that a bad request changes nothing.
+        """
+        merged = self.model_dump()
+        merged.update({key.lower(): value for key, value in values.items()})
+        return type(self).model_validate(merged)
+
+
+class Settings(AlgorithmSettings, BaseSettings):
+    """Process-wide settings: the algorithmic defaults plus where the servers are."""
+
+    model_config = SettingsConfigDict(  # type: ignore[misc]
+        env_prefix="CJ_", frozen=True, extra="ignore", validate_default=True
+    )
+
+    database_url: str = Field(
+        "sqlite:///cj-worker.sqlite3", description="SQLAlchemy URL of the database."
+    )
+    broker_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker URL (Redis).")
+    result_backend: str | None = Field(
+        None, description="Celery result backend; none keeps no task results."
+    )
+    comparison_timeout_seconds: int = Field(
+        900, ge=1, description="A comparison pending longer than this is timed out by the sweep."
+    )
+    sweep_interval_seconds: int = Field(60, ge=1, description="How often beat runs the sweep.")
+    task_soft_time_limit_seconds: int = Field(
+        240, ge=1, description="Soft time limit of every task."
+    )
+    task_time_limit_seconds: int = Field(300, ge=1, description="Hard time limit of every task.")
+    broker_visibility_timeout_seconds: int = Field(
+        3600, ge=1, description="Redis visibility timeout: an unacked task is redelivered after it."
+    )
+
+    def algorithm(self) -> AlgorithmSettings:
+        """The algorithmic part, as the value a batch snapshots."""
+        return AlgorithmSettings.model_validate(
+            {name: getattr(self, name) for name in AlgorithmSettings.model_fields}
+        )
+
+    @model_validator(mode="after")
+    def _limits_below_visibility_timeout(self) -> Self:
+        # With acks_late a task still running when the visibility timeout expires is handed
+        # to a second worker: the limits must end it first.
+        if self.task_soft_time_limit_seconds >= self.task_time_limit_seconds:
+            raise ValueError("task_soft_time_limit_seconds must be below task_time_limit_seconds")
+        if self.task_time_limit_seconds >= self.broker_visibility_timeout_seconds:
+            raise ValueError(
+                "task_time_limit_seconds must be below broker_visibility_timeout_seconds"
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()
