@@ -91,7 +91,7 @@ class AlgorithmSettings(BaseModel):
 class Settings(AlgorithmSettings, BaseSettings):
     """Process-wide settings: the algorithmic defaults plus where the servers are."""
 
-    model_config = SettingsConfigDict(  # type: ignore[misc]
+    model_config = SettingsConfigDict(
         env_prefix="CJ_", frozen=True, extra="ignore", validate_default=True
     )
 

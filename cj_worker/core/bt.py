@@ -85,7 +85,7 @@ class PairTable:
         count = np.bincount(inverse, minlength=keys.size).astype(np.float64)
         first_wins = np.bincount(
             inverse, weights=(winners == low).astype(np.float64), minlength=keys.size
-        )
+        ).astype(np.float64)
         first, second = np.divmod(keys, np.intp(n_items))
         return cls(n_items, first.astype(np.intp), second.astype(np.intp), count, first_wins)
 
@@ -307,7 +307,7 @@ def centred_variances(
                 prior_precision,
             )
     used = SEMethod.APPROXIMATE if approximate_items.any() else SEMethod.EXACT
-    return variances, used
+    return variances.astype(np.float64), used
 
 
 def _exact_component_variances(
@@ -435,9 +435,10 @@ def _scatter(
 ) -> FloatArray:
     """Add a per-pair value to both ends of each pair (negated at ``second`` if antisymmetric)."""
     at_second = other if other is not None else (-values if antisymmetric else values)
-    return np.bincount(first, weights=values, minlength=n) + np.bincount(
+    total = np.bincount(first, weights=values, minlength=n) + np.bincount(
         second, weights=at_second, minlength=n
     )
+    return total.astype(np.float64)
 
 
 def _item_wins(table: PairTable) -> FloatArray:
@@ -463,7 +464,8 @@ def _initial_theta(n: int, initial: FloatArray | None) -> FloatArray:
     theta = np.asarray(initial, dtype=np.float64)
     if theta.shape != (n,) or not np.all(np.isfinite(theta)):
         raise BTInputError(f"initial_scores must be {n} finite numbers")
-    return theta - theta.mean()
+    centred: FloatArray = theta - theta.mean()
+    return centred
 
 
 def _validate_outcomes(n_items: int, winners: IntArray, losers: IntArray) -> None:

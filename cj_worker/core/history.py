@@ -108,17 +108,15 @@ class ComparisonHistory:
 
     @property
     def succeeded(self) -> BoolArray:
-        return self.status == ComparisonStatus.SUCCEEDED
+        return np.equal(self.status, ComparisonStatus.SUCCEEDED)
 
     @property
     def failed(self) -> BoolArray:
-        return (self.status == ComparisonStatus.FAILED) | (
-            self.status == ComparisonStatus.TIMED_OUT
-        )
+        return np.isin(self.status, (ComparisonStatus.FAILED, ComparisonStatus.TIMED_OUT))
 
     @property
     def pending(self) -> BoolArray:
-        return self.status == ComparisonStatus.PENDING
+        return np.equal(self.status, ComparisonStatus.PENDING)
 
     def outcomes(self) -> tuple[IntArray, IntArray]:
         """(winners, losers) of the succeeded comparisons, for the BT fit."""

@@ -272,7 +272,7 @@ def _weights(
         proximity = np.where(distance < 2.0, np.exp(-distance), 0.0)
         return fairness + 0.5 * proximity + 0.001 * jitter
     assert variance is not None
-    p = expit(scores[first] - scores[second])
+    p: FloatArray = expit(scores[first] - scores[second])
     information = p * (1.0 - p) * (variance[first] + variance[second])
     return information * (1.0 + 1e-9 * jitter)
 
@@ -361,10 +361,11 @@ def _orient(
         if mode is PairGenerationMode.RESAMPLING and seen_forward[k] != seen_backward[k]:
             a, b = (high, low) if seen_forward[k] else (low, high)
         else:
-            x_first = abs(skew[x] + 1) + abs(skew[y] - 1)
-            y_first = abs(skew[x] - 1) + abs(skew[y] + 1)
-            if x_first != y_first:
-                a, b = (x, y) if x_first < y_first else (y, x)
+            # The essay with the lower A-minus-B skew takes slot A. (Summed |skew| cannot
+            # choose: it ties whenever both skews lie on the same side, exactly when one of
+            # the two orientations would push the larger skew further out.)
+            if skew[x] != skew[y]:
+                a, b = (x, y) if skew[x] < skew[y] else (y, x)
             else:
                 a, b = (x, y) if coin[k] else (y, x)
         skew[a] += 1

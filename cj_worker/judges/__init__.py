@@ -1,0 +1,1 @@
+"""Judges: who answers "which of these two is better?"."""

@@ -1,0 +1,35 @@
+"""Stable task and queue names: the contract between producers, judges and workers.
+
+Producers enqueue by these names (``app.send_task(CREATE_BATCH, ...)``), so they never
+change; the modules that implement them may move.
+"""
+
+from typing import Final
+
+CREATE_BATCH: Final = "cj.create_batch"
+JUDGE_COMPARISON: Final = "cj.judge_comparison"
+RECORD_COMPARISON_RESULT: Final = "cj.record_comparison_result"
+CONTINUE_BATCH: Final = "cj.continue_batch"
+FINALIZE_SCORING: Final = "cj.finalize_scoring"
+FINALIZE_FAILURE: Final = "cj.finalize_failure"
+RELAY_OUTBOX: Final = "cj.relay_outbox"
+SWEEP: Final = "cj.sweep"
+
+INTAKE_QUEUE: Final = "cj.intake"
+CALLBACKS_QUEUE: Final = "cj.callbacks"
+CONTROL_QUEUE: Final = "cj.control"
+JUDGE_QUEUE: Final = "cj.judge"
+
+QUEUES: Final = (INTAKE_QUEUE, CALLBACKS_QUEUE, CONTROL_QUEUE, JUDGE_QUEUE)
+
+ROUTES: Final = {
+    CREATE_BATCH: INTAKE_QUEUE,
+    RECORD_COMPARISON_RESULT: CALLBACKS_QUEUE,
+    CONTINUE_BATCH: CONTROL_QUEUE,
+    FINALIZE_SCORING: CONTROL_QUEUE,
+    FINALIZE_FAILURE: CONTROL_QUEUE,
+    RELAY_OUTBOX: CONTROL_QUEUE,
+    SWEEP: CONTROL_QUEUE,
+    JUDGE_COMPARISON: JUDGE_QUEUE,
+}
+"""Queue of every task of this package."""

@@ -1,0 +1,1 @@
+"""Thin task shells: load state, call the core, persist, and send messages after commit."""

@@ -1,0 +1,104 @@
+"""What every task shell shares: retry policy, the database URL, and sending after commit.
+
+Rule of the shells: open one transaction, take the batch row lock, do the work, commit, and
+only *then* send follow-up messages. Nothing is enqueued while a lock is held, so a crash
+between commit and send loses no decision (the sweep re-triggers it) and eager-mode tests
+cannot deadlock on their own locks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ParamSpec, Protocol, TypeVar
+
+import sqlalchemy.exc
+from celery import Task
+
+from cj_worker import task_names
+from cj_worker.celery_app import app
+from cj_worker.config import get_settings
+
+log = logging.getLogger("cj_worker")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+TRANSIENT_DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.DisconnectionError,
+)
+"""Errors worth retrying with backoff: the database is unreachable or restarting."""
+
+
+def cj_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """Register a task under its stable ``name`` with the shared reliability options."""
+
+    def register(function: Callable[P, R]) -> Task[P, R]:
+        task: Task[P, R] = app.task(
+            name=name,
+            queue=task_names.ROUTES[name],
+            autoretry_for=TRANSIENT_DATABASE_ERRORS,
+            retry_backoff=True,
+            retry_backoff_max=120,
+            retry_jitter=True,
+            max_retries=20,
+            acks_late=True,
+            reject_on_worker_lost=True,
+        )(function)
+        return task
+
+    return register
+
+
+def database_url() -> str:
+    return get_settings().database_url
+
+
+@dataclass(frozen=True)
+class Message:
+    """A task to enqueue once the current transaction has committed."""
+
+    task: str
+    kwargs: dict[str, Any]
+    queue: str | None = None
+
+    @property
+    def route(self) -> str:
+        return self.queue or task_names.ROUTES.get(self.task, task_names.CONTROL_QUEUE)
+
+
+class Transport(Protocol):
+    def send(self, message: Message) -> None: ...
+
+
+class CeleryTransport:
+    """Enqueue through the current Celery app.
+
+    Tasks of this package go through their registered ``Task`` (so eager mode runs them
+    inline); names we do not implement (external judges, result handlers) by ``send_task``.
+    """
+
+    def send(self, message: Message) -> None:
+        if message.task in app.tasks:
+            app.tasks[message.task].apply_async(kwargs=message.kwargs, queue=message.route)
+        else:
+            app.send_task(message.task, kwargs=message.kwargs, queue=message.route)
+
+
+_transport: Transport = CeleryTransport()
+
+
+def set_transport(transport: Transport) -> Transport:
+    """Swap how messages leave the process (the embedded runner); returns the previous one."""
+    global _transport
+    previous, _transport = _transport, transport
+    return previous
+
+
+def send_after_commit(messages: Iterable[Message]) -> None:
+    """Send messages built inside a transaction that has now committed."""
+    for message in messages:
+        _transport.send(message)
