@@ -75,17 +75,14 @@ class Transport(Protocol):
 
 
 class CeleryTransport:
-    """Enqueue through the current Celery app.
+    """Enqueue through the Celery app by task name.
 
-    Tasks of this package go through their registered ``Task`` (so eager mode runs them
-    inline); names we do not implement (external judges, result handlers) by ``send_task``.
+    A signature runs a task registered here through its ``Task`` (so eager mode runs it
+    inline) and sends any other name (external judges, result handlers) by ``send_task``.
     """
 
     def send(self, message: Message) -> None:
-        if message.task in app.tasks:
-            app.tasks[message.task].apply_async(kwargs=message.kwargs, queue=message.route)
-        else:
-            app.send_task(message.task, kwargs=message.kwargs, queue=message.route)
+        app.signature(message.task, kwargs=message.kwargs).apply_async(queue=message.route)
 
 
 _transport: Transport = CeleryTransport()

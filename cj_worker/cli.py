@@ -1,0 +1,372 @@
+"""``cj-worker``: the command line (a users' contract: names and options stay stable).
+
+demo      run a whole batch in this process on SQLite, with the simulated judge
+migrate   bring CJ_DATABASE_URL to the current schema (alembic upgrade head)
+worker    a Celery worker for the cj.* queues (extra options go to celery)
+beat      the Celery beat scheduler (sweep and outbox relay)
+submit    send a batch from a CSV/JSONL file to the broker
+status    a batch's state, stop reason, counters, coverage keys and waves
+export    a batch's results as a table, CSV or JSON
+harness   sweep synthetic nets through the production core (see ``cj-worker harness -h``)
+
+Every error a user can cause prints one line on stderr and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import kombu.exceptions
+import numpy as np
+import sqlalchemy.exc
+from pydantic import ValidationError
+
+from cj_worker.config import get_settings
+from cj_worker.db.migrate import MigrationsNotFoundError
+from cj_worker.embedded import EmbeddedRunError
+from cj_worker.essay_files import EssayFileError, read_essays
+from cj_worker.payloads import EssayIn, ExternalJudge, PayloadError, SimulatedJudge
+
+EXIT_USER_ERROR = 2
+EXIT_UNREACHABLE = 3
+
+
+class UsageError(ValueError):
+    """A command-line value is wrong; the message says which."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command not in ("worker", "beat"):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return int(args.handler(args, extra))
+    except (UsageError, EssayFileError, PayloadError, ValidationError, LookupError) as error:
+        return _fail(str(error), EXIT_USER_ERROR)
+    except (EmbeddedRunError, MigrationsNotFoundError) as error:
+        return _fail(str(error), EXIT_USER_ERROR)
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as error:
+        return _fail(
+            f"cannot reach the database: {_first_line(error.orig or error)}", EXIT_UNREACHABLE
+        )
+    except (kombu.exceptions.OperationalError, ConnectionError) as error:
+        return _fail(f"cannot reach the broker: {_first_line(error)}", EXIT_UNREACHABLE)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"cj-worker: error: {message}", file=sys.stderr)
+    return code
+
+
+def _first_line(error: object) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+
+
+# ------------------------------------------------------------------------------- demo
+
+
+def _demo(args: argparse.Namespace, _: list[str]) -> int:
+    from tqdm import tqdm
+
+    from cj_worker.payloads import BatchRequest
+
+    database = (
+        Path(args.db) if args.db else Path(tempfile.mkdtemp(prefix="cj-demo-")) / "demo.sqlite3"
+    )
+    os.environ["CJ_DATABASE_URL"] = f"sqlite:///{database}"
+    get_settings.cache_clear()
+    from cj_worker import client, embedded
+
+    essays = read_essays(Path(args.file)) if args.file else _sample_essays(args.essays, args.seed)
+    overrides = {"pair_seed": args.seed, **_overrides(args.set)}
+    request = BatchRequest(
+        essays=essays,
+        budget=args.budget,
+        settings=overrides,
+        judge=SimulatedJudge(
+            discrimination=args.discrimination,
+            position_bias=args.position_bias,
+            error_rate=args.error_rate,
+            seed=args.seed,
+        ),
+    )
+    with tqdm(
+        total=request.budget, unit="cmp", desc="judging", file=sys.stderr, disable=args.json
+    ) as bar:
+
+        def progress(done: int, budget: int) -> None:
+            bar.total = budget
+            bar.update(done - bar.n)
+
+        batch_id = embedded.run_batch(request, progress)
+    results = client.get_results(batch_id)
+    truth = {e.id: e.true_score for e in essays}
+    if args.json:
+        print(json.dumps({**results.as_dict(), "database": str(database)}, indent=2))
+        return 0
+    status = results.status
+    print(f"\nbatch {batch_id}  ({status.essays} essays, database {database})")
+    print(
+        f"stopped: {results.stop_reason}   waves: {status.current_wave}   comparisons: "
+        f"{status.submitted} of {status.total_budget} ({status.succeeded} succeeded, "
+        f"{status.failed} failed)   SSR: {_number(results.ssr)}"
+    )
+    scores = np.array([row.score for row in results.essays])
+    known = np.array([truth.get(row.essay_id) or 0.0 for row in results.essays])
+    if len(scores) > 2 and np.std(known) > 0:
+        from scipy.stats import spearmanr
+
+        print(f"Spearman with the true scores: {float(spearmanr(scores, known)[0]):.3f}")
+    print(_table(results.essays, truth))
+    return 0
+
+
+def _sample_essays(count: int, seed: int) -> list[EssayIn]:
+    if count < 1:
+        raise UsageError("--essays must be at least 1")
+    truth = np.random.default_rng(seed).normal(0.0, 1.5, size=count)
+    return [
+        EssayIn(id=f"essay-{i + 1:03d}", text=f"Sample essay {i + 1}", true_score=float(score))
+        for i, score in enumerate(truth)
+    ]
+
+
+def _table(rows: Sequence[Any], truth: dict[str, float | None] | None = None) -> str:
+    header = f"{'rank':>4}  {'id':<20} {'score':>8} {'SE':>7} {'comparisons':>11}  anchor"
+    if truth is not None:
+        header += "   true"
+    lines = [header]
+    for row in rows:
+        line = (
+            f"{row.rank:>4}  {row.essay_id:<20} {row.score:>8.3f} {row.standard_error:>7.3f} "
+            f"{row.comparisons:>11}  {'yes' if row.is_anchor else '':<6}"
+        )
+        if truth is not None:
+            line += f" {_number(truth.get(row.essay_id)):>6}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+# ---------------------------------------------------------------------- servers' side
+
+
+def _migrate(_: argparse.Namespace, __: list[str]) -> int:
+    from cj_worker.db.migrate import upgrade
+
+    url = get_settings().database_url
+    upgrade(url)
+    print(f"database at head: {_redacted(url)}")
+    return 0
+
+
+def _worker(args: argparse.Namespace, extra: list[str]) -> int:
+    from cj_worker import task_names
+    from cj_worker.celery_app import app
+
+    queues = args.queues or ",".join(task_names.QUEUES)
+    app.worker_main(["worker", "--queues", queues, "--loglevel", args.loglevel, *extra])
+    return 0
+
+
+def _beat(args: argparse.Namespace, extra: list[str]) -> int:
+    from cj_worker.celery_app import app
+
+    app.start(["beat", "--loglevel", args.loglevel, *extra])
+    return 0
+
+
+def _submit(args: argparse.Namespace, _: list[str]) -> int:
+    from cj_worker import client
+
+    essays = read_essays(Path(args.file))
+    batch_id = client.submit_batch(
+        essays,
+        budget=args.budget,
+        judge=_judge(args.judge),
+        settings=_overrides(args.set),
+        tenant=args.tenant,
+        external_ref=args.external_ref,
+        result_task=args.result_task,
+    )
+    print(json.dumps({"batch_id": str(batch_id)}) if args.json else batch_id)
+    return 0
+
+
+def _judge(value: str) -> SimulatedJudge | ExternalJudge:
+    if value == "simulated":
+        return SimulatedJudge()
+    if value.startswith("external:") and len(value) > len("external:"):
+        return ExternalJudge(task=value.removeprefix("external:"))
+    raise UsageError(f"--judge must be 'simulated' or 'external:TASK_NAME', got {value!r}")
+
+
+def _overrides(pairs: Sequence[str] | None) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set takes KEY=VALUE, got {pair!r}")
+        overrides[key.strip().lower()] = None if value.strip().lower() in ("", "none") else value
+    return overrides
+
+
+def _status(args: argparse.Namespace, _: list[str]) -> int:
+    from cj_worker import client
+
+    status = client.get_status(_batch_id(args.batch))
+    if args.json:
+        print(json.dumps(status.as_dict(), indent=2))
+        return 0
+    meta = status.processing_metadata
+    rate = status.success_rate
+    print(f"batch {status.batch_id}")
+    print(
+        f"  state            {status.state}"
+        + (f" ({status.final_reason})" if status.final_reason else "")
+    )
+    print(f"  essays           {status.essays}")
+    print(f"  waves            {status.current_wave}")
+    print(
+        f"  comparisons      {status.submitted} of budget {status.total_budget}: "
+        f"{status.succeeded} succeeded, {status.failed} failed, {status.pending} pending"
+        + (f" (success rate {rate:.2f})" if rate is not None else "")
+    )
+    for key in (
+        "max_possible_pairs",
+        "successful_pairs_count",
+        "unique_coverage_complete",
+        "resampling_pass_count",
+    ):
+        print(f"  {key:<24} {meta.get(key, '-')}")
+    for decision in status.decisions:
+        print(f"  after wave {decision.wave:>3}: {decision.action} ({decision.reason})")
+    return 0
+
+
+def _export(args: argparse.Namespace, _: list[str]) -> int:
+    from cj_worker import client
+
+    results = client.get_results(_batch_id(args.batch))
+    if args.json:
+        print(json.dumps(results.as_dict(), indent=2))
+    elif args.csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["rank", "id", "score", "se", "comparisons", "wins", "is_anchor", "grade"])
+        for row in results.essays:
+            writer.writerow(
+                [
+                    row.rank,
+                    row.essay_id,
+                    f"{row.score:.6f}",
+                    f"{row.standard_error:.6f}",
+                    row.comparisons,
+                    row.wins,
+                    row.is_anchor,
+                    row.grade or "",
+                ]
+            )
+        sys.stdout.write(buffer.getvalue())
+    else:
+        if not results.essays:
+            raise UsageError(
+                f"batch {args.batch} has no results yet (state {results.status.state})"
+            )
+        print(_table(results.essays))
+    return 0
+
+
+def _batch_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise UsageError(f"BATCH must be a batch id (a UUID), got {value!r}") from None
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cj-worker", description="Comparative Judgement on Celery."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="run a whole batch here on SQLite (no servers)")
+    demo.add_argument("--file", help="CSV/JSONL essays with true_score (default: a generated net)")
+    demo.add_argument("--essays", type=int, default=40, help="size of the generated net (40)")
+    demo.add_argument(
+        "--budget", type=int, default=None, help="comparison budget (setting default)"
+    )
+    demo.add_argument("--seed", type=int, default=7, help="seed of the net, pairing and judge (7)")
+    demo.add_argument("--discrimination", type=float, default=1.0, help="judge sharpness (1.0)")
+    demo.add_argument("--position-bias", type=float, default=0.0, help="logit for slot A (0)")
+    demo.add_argument("--error-rate", type=float, default=0.0, help="share of failed comparisons")
+    demo.add_argument("--db", help="SQLite file to keep (default: a temporary one)")
+    demo.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
+    demo.add_argument("--json", action="store_true", help="print the results as JSON")
+    demo.set_defaults(handler=_demo)
+
+    commands.add_parser("migrate", help="alembic upgrade head on CJ_DATABASE_URL").set_defaults(
+        handler=_migrate
+    )
+
+    worker = commands.add_parser("worker", help="a Celery worker (extra options go to celery)")
+    worker.add_argument("--queues", "-Q", help="comma-separated queues (all cj.* queues)")
+    worker.add_argument("--loglevel", "-l", default="INFO")
+    worker.set_defaults(handler=_worker)
+
+    beat = commands.add_parser("beat", help="the Celery beat scheduler (sweep, outbox relay)")
+    beat.add_argument("--loglevel", "-l", default="INFO")
+    beat.set_defaults(handler=_beat)
+
+    submit = commands.add_parser("submit", help="send a batch from a CSV/JSONL file")
+    submit.add_argument("file", metavar="FILE")
+    submit.add_argument("--budget", type=int)
+    submit.add_argument("--tenant")
+    submit.add_argument("--external-ref")
+    submit.add_argument("--result-task", help="Celery task that receives the result event")
+    submit.add_argument("--judge", default="simulated", help="simulated | external:TASK_NAME")
+    submit.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
+    submit.add_argument("--json", action="store_true")
+    submit.set_defaults(handler=_submit)
+
+    status = commands.add_parser("status", help="state, stop reason, counters, coverage, waves")
+    status.add_argument("batch", metavar="BATCH")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=_status)
+
+    export = commands.add_parser("export", help="per-essay results")
+    export.add_argument("batch", metavar="BATCH")
+    form = export.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true")
+    form.add_argument("--csv", action="store_true")
+    export.set_defaults(handler=_export)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
