@@ -29,7 +29,7 @@ from cj_worker.db import repositories
 from cj_worker.db.column_types import utc_now
 from cj_worker.db.engine import session_scope
 from cj_worker.db.models import Batch, Comparison, Essay
-from cj_worker.db.states import BatchState, GenerationMode
+from cj_worker.db.states import BatchState
 from cj_worker.tasks.base import Message, cj_task, database_url, log, send_after_commit
 from cj_worker.tasks.judging import judge_requests
 
@@ -178,7 +178,6 @@ def _dispatch_wave(
     """Insert the wave's rows, advance the batch to it, and build the judge requests."""
     assert decision.action.mode is not None
     wave = batch.current_wave + 1
-    mode = GenerationMode(decision.action.mode.value)
     rows = [
         Comparison(
             id=uuid.uuid4(),
@@ -186,7 +185,7 @@ def _dispatch_wave(
             wave=wave,
             essay_a=pair.slot_a,
             essay_b=pair.slot_b,
-            mode=mode,
+            mode=decision.action.mode,
             attempt=pair.attempt,
         )
         for pair in planned

@@ -1,0 +1,278 @@
+"""The schema, as SQLAlchemy declarative models (SPEC section 3).
+
+Schema changes go through Alembic only; ``tests/integration/db/test_migrations.py`` fails
+when these models and the migrated schema disagree. The models are portable between
+PostgreSQL (production) and SQLite (the embedded default), which is why enums and
+timestamps use the decorators of :mod:`cj_worker.db.column_types`.
+
+JSON columns are not mutation-tracked: assign a new dict (``batch.processing_metadata =
+{**old, "key": value}``) rather than changing the loaded one in place.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from cj_worker.db.column_types import StrEnumType, UTCDateTime, utc_now, values_check
+from cj_worker.db.states import (
+    BatchState,
+    ComparisonRowStatus,
+    GenerationMode,
+    OutboxEventType,
+    Slot,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Deterministic constraint names, so that migrations can drop what they created."""
+
+JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+EMPTY_JSON = sa.text("'{}'")
+ZERO = sa.text("0")
+
+
+def _batch_fk() -> sa.ForeignKey:
+    return sa.ForeignKey("batches.id", ondelete="CASCADE")
+
+
+def _non_negative(*columns: str) -> list[sa.CheckConstraint]:
+    return [
+        sa.CheckConstraint(f"{column} >= 0", name=f"{column}_non_negative") for column in columns
+    ]
+
+
+class Base(DeclarativeBase):
+    """Maps ``UUID`` and ``datetime`` annotations to the portable column types."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        uuid.UUID: sa.Uuid(),
+        datetime: UTCDateTime(),
+    }
+
+
+class Batch(Base):
+    """A net of essays being judged; its row is the lock every state change takes."""
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        sa.CheckConstraint("total_budget >= 1", name="total_budget_positive"),
+        sa.CheckConstraint(values_check("state", BatchState), name="state_valid"),
+        *_non_negative(
+            "current_wave",
+            "resampling_pass_count",
+            "comparisons_submitted",
+            "comparisons_succeeded",
+            "comparisons_failed",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    external_ref: Mapped[str | None] = mapped_column(sa.String(255))
+    tenant: Mapped[str | None] = mapped_column(sa.String(255))
+    state: Mapped[BatchState] = mapped_column(
+        StrEnumType(BatchState), default=BatchState.CREATED, server_default=BatchState.CREATED
+    )
+    total_budget: Mapped[int]
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE)
+    """The effective ``AlgorithmSettings`` of this batch (``model_dump(mode="json")``)."""
+    judge: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE)
+    """Which judge answers, e.g. ``{"kind": "external", "task": "producer.judge"}``."""
+    result_task: Mapped[str | None] = mapped_column(sa.String(255))
+    """Celery task name that receives the batch's result event, if the producer wants one."""
+    seed: Mapped[int] = mapped_column(sa.BigInteger)
+    current_wave: Mapped[int] = mapped_column(default=0, server_default=ZERO)
+    resampling_pass_count: Mapped[int] = mapped_column(default=0, server_default=ZERO)
+    processing_metadata: Mapped[dict[str, Any]] = mapped_column(
+        JSON_TYPE, default=dict, server_default=EMPTY_JSON
+    )
+    comparisons_submitted: Mapped[int] = mapped_column(default=0, server_default=ZERO)
+    comparisons_succeeded: Mapped[int] = mapped_column(default=0, server_default=ZERO)
+    comparisons_failed: Mapped[int] = mapped_column(default=0, server_default=ZERO)
+    """Failed and timed-out comparisons."""
+    final_reason: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=sa.func.now())
+    last_activity_at: Mapped[datetime] = mapped_column(
+        default=utc_now, server_default=sa.func.now()
+    )
+    completed_at: Mapped[datetime | None]
+
+
+class Essay(Base):
+    """An essay of one batch; ``position`` is the index the pure core knows it by."""
+
+    __tablename__ = "essays"
+    __table_args__ = (
+        sa.UniqueConstraint("batch_id", "external_id"),
+        sa.UniqueConstraint("batch_id", "position"),
+        *_non_negative("position", "comparison_count"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    batch_id: Mapped[uuid.UUID] = mapped_column(_batch_fk())
+    external_id: Mapped[str] = mapped_column(sa.String(255))
+    """The producer's id; unique within the batch only, so an essay can be in many batches."""
+    position: Mapped[int]
+    text: Mapped[str] = mapped_column(sa.Text)
+    is_anchor: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    grade: Mapped[str | None] = mapped_column(sa.String(32))
+    """Known grade of an anchor."""
+    true_score: Mapped[float | None]
+    """Ground truth for the simulated judge; never shown to a real judge."""
+    score: Mapped[float | None]
+    standard_error: Mapped[float | None]
+    comparison_count: Mapped[int] = mapped_column(default=0, server_default=ZERO)
+    """Successful comparisons only."""
+
+
+class Comparison(Base):
+    """One request to a judge; retries of a pair are new rows with a higher ``attempt``."""
+
+    __tablename__ = "comparisons"
+    __table_args__ = (
+        # A redelivered wave dispatch cannot insert the same comparison twice.
+        sa.UniqueConstraint("batch_id", "wave", "essay_a", "essay_b"),
+        # Slots must name essays of the same batch.
+        sa.ForeignKeyConstraint(
+            ["batch_id", "essay_a"], ["essays.batch_id", "essays.position"], ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["batch_id", "essay_b"], ["essays.batch_id", "essays.position"], ondelete="CASCADE"
+        ),
+        sa.Index("ix_comparisons_batch_id_status", "batch_id", "status"),
+        sa.CheckConstraint("essay_a <> essay_b", name="distinct_essays"),
+        sa.CheckConstraint(values_check("status", ComparisonRowStatus), name="status_valid"),
+        sa.CheckConstraint(values_check("mode", GenerationMode), name="mode_valid"),
+        sa.CheckConstraint(values_check("winner", Slot), name="winner_valid"),
+        sa.CheckConstraint(
+            f"(status = '{ComparisonRowStatus.SUCCEEDED}') = (winner IS NOT NULL)",
+            name="winner_iff_succeeded",
+        ),
+        sa.CheckConstraint("attempt >= 1", name="attempt_positive"),
+        *_non_negative("wave"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    batch_id: Mapped[uuid.UUID] = mapped_column(_batch_fk())
+    wave: Mapped[int]
+    essay_a: Mapped[int]
+    """Position of the essay in slot A."""
+    essay_b: Mapped[int]
+    mode: Mapped[GenerationMode] = mapped_column(StrEnumType(GenerationMode))
+    attempt: Mapped[int]
+    """1-based attempt number of this unordered pair."""
+    status: Mapped[ComparisonRowStatus] = mapped_column(
+        StrEnumType(ComparisonRowStatus),
+        default=ComparisonRowStatus.PENDING,
+        server_default=ComparisonRowStatus.PENDING,
+    )
+    winner: Mapped[Slot | None] = mapped_column(StrEnumType(Slot))
+    judge_id: Mapped[str | None] = mapped_column(sa.String(255))
+    confidence: Mapped[float | None]
+    justification: Mapped[str | None] = mapped_column(sa.Text)
+    error_code: Mapped[str | None] = mapped_column(sa.String(64))
+    error_detail: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=sa.func.now())
+    completed_at: Mapped[datetime | None]
+
+
+class Decision(Base):
+    """The decision log: one row per wave, written under the batch lock with the decision."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (sa.UniqueConstraint("batch_id", "wave"), *_non_negative("wave"))
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    batch_id: Mapped[uuid.UUID] = mapped_column(_batch_fk())
+    wave: Mapped[int]
+    """The wave after which the decision was taken; 0 is the decision at intake."""
+    action: Mapped[str] = mapped_column(sa.String(64))
+    reason: Mapped[str] = mapped_column(sa.String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(
+        JSON_TYPE, default=dict, server_default=EMPTY_JSON
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=sa.func.now())
+
+
+class EssayResult(Base):
+    """Final rank, score and SE of an essay; ``details`` holds grades and fit extras."""
+
+    __tablename__ = "essay_results"
+    __table_args__ = (
+        sa.UniqueConstraint("batch_id", "essay_id"),
+        # Deleting a batch cascades essay by essay; without it each one scans this table.
+        sa.Index("ix_essay_results_essay_id", "essay_id"),
+        *_non_negative("comparisons", "wins"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    batch_id: Mapped[uuid.UUID] = mapped_column(_batch_fk())
+    essay_id: Mapped[int] = mapped_column(sa.ForeignKey("essays.id", ondelete="CASCADE"))
+    rank: Mapped[int]
+    score: Mapped[float]
+    standard_error: Mapped[float]
+    comparisons: Mapped[int]
+    wins: Mapped[int]
+    details: Mapped[dict[str, Any]] = mapped_column(
+        JSON_TYPE, default=dict, server_default=EMPTY_JSON
+    )
+
+
+class BatchResult(Base):
+    """The batch-level outcome, written once by finalization."""
+
+    __tablename__ = "batch_results"
+    __table_args__ = (
+        sa.CheckConstraint(values_check("state", BatchState), name="state_valid"),
+        *_non_negative("comparisons_made", "comparisons_succeeded", "comparisons_failed", "waves"),
+    )
+
+    batch_id: Mapped[uuid.UUID] = mapped_column(_batch_fk(), primary_key=True)
+    stop_reason: Mapped[str] = mapped_column(sa.String(64))
+    state: Mapped[BatchState] = mapped_column(StrEnumType(BatchState))
+    comparisons_made: Mapped[int]
+    comparisons_succeeded: Mapped[int]
+    comparisons_failed: Mapped[int]
+    waves: Mapped[int]
+    ssr: Mapped[float | None]
+    duration_seconds: Mapped[float]
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=sa.func.now())
+
+
+class OutboxEvent(Base):
+    """A result event written in the business transaction and relayed to Celery after it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.UniqueConstraint("batch_id", "event_type"),
+        sa.CheckConstraint(values_check("event_type", OutboxEventType), name="event_type_valid"),
+        sa.Index(
+            "ix_outbox_unsent",
+            "id",
+            postgresql_where=sa.text("sent_at IS NULL"),
+            sqlite_where=sa.text("sent_at IS NULL"),
+        ),
+        *_non_negative("attempts"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    batch_id: Mapped[uuid.UUID] = mapped_column(_batch_fk())
+    event_type: Mapped[OutboxEventType] = mapped_column(StrEnumType(OutboxEventType))
+    task_name: Mapped[str] = mapped_column(sa.String(255))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=sa.func.now())
+    sent_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0, server_default=ZERO)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)

@@ -1,0 +1,101 @@
+"""Reading the comparison rows of a batch: coverage, history and counts."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from cj_worker.core.coverage import max_possible_pairs
+from cj_worker.core.history import ComparisonHistory, ComparisonStatus
+from cj_worker.db.models import Comparison, Essay
+from cj_worker.db.states import ComparisonRowStatus, Slot
+
+_CORE_STATUS = {
+    ComparisonRowStatus.PENDING: ComparisonStatus.PENDING,
+    ComparisonRowStatus.SUCCEEDED: ComparisonStatus.SUCCEEDED,
+    ComparisonRowStatus.FAILED: ComparisonStatus.FAILED,
+    ComparisonRowStatus.TIMED_OUT: ComparisonStatus.TIMED_OUT,
+}
+
+
+def get_coverage_metrics_for_batch(session: Session, batch_id: uuid.UUID) -> tuple[int, int]:
+    """``(max_possible_pairs, successful_pairs_count)`` of the batch (SPEC section 5).
+
+    Counted in SQL so that continuation does not load every row to refresh the metrics.
+    ``CASE`` rather than ``LEAST``/``GREATEST``, which SQLite lacks, orders each pair.
+    """
+    a_first = Comparison.essay_a < Comparison.essay_b
+    covered_pairs = (
+        sa.select(
+            sa.case((a_first, Comparison.essay_a), else_=Comparison.essay_b).label("low"),
+            sa.case((a_first, Comparison.essay_b), else_=Comparison.essay_a).label("high"),
+        )
+        .where(
+            Comparison.batch_id == batch_id,
+            Comparison.status == ComparisonRowStatus.SUCCEEDED,
+        )
+        .distinct()
+        .subquery()
+    )
+    essay_count = (
+        sa.select(sa.func.count()).select_from(Essay).where(Essay.batch_id == batch_id)
+    ).scalar_subquery()
+    pair_count = sa.select(sa.func.count()).select_from(covered_pairs).scalar_subquery()
+    essays, pairs = session.execute(sa.select(essay_count, pair_count)).one()
+    return max_possible_pairs(int(essays)), int(pairs)
+
+
+def load_history(session: Session, batch_id: uuid.UUID, n_essays: int) -> ComparisonHistory:
+    """Every comparison of the batch as the core's history.
+
+    Rows come in (wave, slot A, slot B) order, unique per batch, so that the same rows give
+    the same history and a seeded decision is reproducible.
+    """
+    statement = (
+        sa.select(Comparison.essay_a, Comparison.essay_b, Comparison.status, Comparison.winner)
+        .where(Comparison.batch_id == batch_id)
+        .order_by(Comparison.wave, Comparison.essay_a, Comparison.essay_b)
+    )
+    return ComparisonHistory.from_rows(
+        n_essays,
+        (
+            (essay_a, essay_b, _CORE_STATUS[status], winner is Slot.A)
+            for essay_a, essay_b, status, winner in session.execute(statement)
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class RowCounts:
+    """Comparison rows by outcome; ``failed`` includes timed-out rows."""
+
+    submitted: int
+    succeeded: int
+    failed: int
+    pending: int
+
+
+def counters_from_rows(session: Session, batch_id: uuid.UUID, wave: int | None = None) -> RowCounts:
+    """Counts of the batch's comparison rows, optionally of one wave only.
+
+    The batch's counter columns must agree with these; the sweep and the invariant checks
+    use them as the truth, and the callback asks whether a wave has anything pending.
+    """
+    statement = (
+        sa.select(Comparison.status, sa.func.count())
+        .where(Comparison.batch_id == batch_id)
+        .group_by(Comparison.status)
+    )
+    if wave is not None:
+        statement = statement.where(Comparison.wave == wave)
+    by_status = {status: int(count) for status, count in session.execute(statement)}
+    return RowCounts(
+        submitted=sum(by_status.values()),
+        succeeded=by_status.get(ComparisonRowStatus.SUCCEEDED, 0),
+        failed=by_status.get(ComparisonRowStatus.FAILED, 0)
+        + by_status.get(ComparisonRowStatus.TIMED_OUT, 0),
+        pending=by_status.get(ComparisonRowStatus.PENDING, 0),
+    )
