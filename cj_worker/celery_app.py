@@ -15,7 +15,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_init
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from cj_worker import task_names
 from cj_worker.config import Settings, get_settings
@@ -52,8 +52,14 @@ def configure(celery: Celery, settings: Settings) -> None:
             "visibility_timeout": settings.broker_visibility_timeout_seconds
         },
         broker_connection_retry_on_startup=True,
-        task_queues=[Queue(name) for name in task_names.QUEUES],
+        # Each queue on its own direct exchange and key: a bare Queue(name) would bind every
+        # queue to the default exchange with one key, so each message would land in all four.
+        task_queues=[
+            Queue(name, Exchange(name, "direct"), routing_key=name) for name in task_names.QUEUES
+        ],
         task_default_queue=task_names.CONTROL_QUEUE,
+        task_default_exchange=task_names.CONTROL_QUEUE,
+        task_default_routing_key=task_names.CONTROL_QUEUE,
         task_routes={name: {"queue": queue} for name, queue in task_names.ROUTES.items()},
         task_send_sent_event=True,
         worker_send_task_events=True,

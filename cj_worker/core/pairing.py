@@ -30,7 +30,10 @@ it has not had yet. All randomness comes from the one ``numpy.random.Generator``
 from __future__ import annotations
 
 import enum
+import heapq
+import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +54,8 @@ _WINDOW = 12
 """Neighbours on each side, in selection-score order, offered to every essay."""
 _RANDOM_PARTNERS = 8
 """Random partners offered to every essay besides its neighbours."""
+_SWAP_MAX_STRANDED = 8
+_SWAP_SEARCH_PAIRS = 2000
 _EXACT_SELECTION_VARIANCE_MAX_ESSAYS = 300
 _EB_MIN_SD, _EB_MAX_SD = 0.5, 5.0
 _EB_MAX_STEPS = 25
@@ -96,7 +101,7 @@ def generate_pairs(
 
 
 class _PairIndex:
-    """Per unordered pair: successes, failures, pending rows, and orientations seen."""
+    """Per unordered pair: successes, failures, pending rows, and orientations judged."""
 
     def __init__(self, history: ComparisonHistory) -> None:
         self.n = history.n_essays
@@ -105,19 +110,24 @@ class _PairIndex:
         self.pending = np.unique(keys[history.pending])
         self.failed_keys, self.failed_counts = np.unique(keys[history.failed], return_counts=True)
         self.all_keys, self.attempts = np.unique(keys, return_counts=True)
+        # Orientations a judge actually decided: a failed or pending row showed nothing, so
+        # it must not stop RESAMPLING from asking for the orientation still unjudged.
         forward = history.slot_a < history.slot_b
-        self.forward_keys = np.unique(keys[forward])
-        self.backward_keys = np.unique(keys[~forward])
+        self.forward_keys = np.unique(keys[forward & history.succeeded])
+        self.backward_keys = np.unique(keys[~forward & history.succeeded])
 
     def key(self, first: IntArray, second: IntArray) -> KeyArray:
         low = np.minimum(first, second).astype(np.int64)
         high = np.maximum(first, second).astype(np.int64)
         return low * np.int64(self.n) + high
 
-    def coverage_eligible(self, keys: KeyArray, max_attempts: int) -> NDArray[np.bool_]:
+    def coverage_blocked(self, max_attempts: int) -> KeyArray:
+        """Pairs COVERAGE may not pick: covered, in flight, or out of attempts."""
         exhausted = self.failed_keys[self.failed_counts >= max_attempts]
-        blocked = np.union1d(np.union1d(self.succeeded, self.pending), exhausted)
-        return ~np.isin(keys, blocked)
+        return np.union1d(np.union1d(self.succeeded, self.pending), exhausted)
+
+    def coverage_eligible(self, keys: KeyArray, max_attempts: int) -> NDArray[np.bool_]:
+        return ~np.isin(keys, self.coverage_blocked(max_attempts))
 
     def attempts_of(self, keys: KeyArray) -> NDArray[np.int64]:
         """Rows (any status) each pair already has."""
@@ -169,7 +179,55 @@ def _coverage_pairs(
             break
         chosen_first += add_first
         chosen_second += add_second
+    blocked = set(index.coverage_blocked(settings.max_attempts_per_pair).tolist())
+    _repair_by_swaps(n, blocked, chosen_first, chosen_second, max_pairs)
     return np.asarray(chosen_first, np.intp), np.asarray(chosen_second, np.intp)
+
+
+def _repair_by_swaps(
+    n: int, blocked: set[int], chosen_first: list[int], chosen_second: list[int], limit: int
+) -> None:
+    """Grow the wave in place: stranded u, v and a chosen (a, b) become (u, a) and (v, b).
+
+    Greedy matching can strand two essays whose own pair is used up although a larger
+    matching exists, and one swap usually frees them. Small nets feel this most: 8 essays
+    whose wave drops from 4 pairs to 3 need an extra wave to finish coverage. The search is
+    bounded (few stranded essays, the first ``_SWAP_SEARCH_PAIRS`` chosen pairs).
+    """
+    used = set(chosen_first) | set(chosen_second)
+    stranded = [essay for essay in range(n) if essay not in used]
+    if not 2 <= len(stranded) <= _SWAP_MAX_STRANDED:
+        return
+
+    def free(x: int, y: int) -> bool:
+        return min(x, y) * n + max(x, y) not in blocked
+
+    while len(chosen_first) < limit and len(stranded) >= 2:
+        swap = _find_swap(stranded, chosen_first, chosen_second, free)
+        if swap is None:
+            return
+        k, u, v, x, y = swap
+        chosen_first[k], chosen_second[k] = u, x
+        chosen_first.append(v)
+        chosen_second.append(y)
+        stranded.remove(u)
+        stranded.remove(v)
+
+
+def _find_swap(
+    stranded: list[int],
+    chosen_first: list[int],
+    chosen_second: list[int],
+    free: Callable[[int, int], bool],
+) -> tuple[int, int, int, int, int] | None:
+    """(k, u, v, x, y) such that chosen pair k = {x, y} can become (u, x) and (v, y)."""
+    for u, v in itertools.combinations(stranded, 2):
+        for k in range(min(len(chosen_first), _SWAP_SEARCH_PAIRS)):
+            a, b = chosen_first[k], chosen_second[k]
+            for x, y in ((a, b), (b, a)):
+                if free(u, x) and free(v, y):
+                    return k, u, v, x, y
+    return None
 
 
 def _policy_state(
@@ -316,24 +374,43 @@ def _resampling_pairs(
         return np.zeros(0, np.intp), np.zeros(0, np.intp)
     first, second = np.divmod(candidates, np.int64(n))
     first, second = first.astype(np.intp), second.astype(np.intp)
-    judged = index.attempts_of(candidates)
-    counts = history.appearances(history.succeeded)
-    load = counts[first] + counts[second]
-    order = np.lexsort((rng.random(candidates.size), load, judged))
+    judged = index.attempts_of(candidates).tolist()
+    load = history.appearances(history.succeeded).tolist()
+    tie = rng.random(candidates.size)
     wave = min(max_pairs, candidates.size)
     cap = resampling_cap_per_essay(wave, n)
-    taken = np.zeros(n, dtype=np.int64)
+    degree = np.bincount(first, minlength=n) + np.bincount(second, minlength=n)
+    if wave == candidates.size and int(degree.max()) <= cap:
+        # A full pass that the cap cannot bind: every pair is taken, in random order.
+        order = np.argsort(tie)
+        return first[order], second[order]
+    # Least-judged pair first, then the pair whose essays have the fewest comparisons
+    # *counting those already planned in this wave*: with loads frozen at the start, the
+    # essays one comparison behind would take every slot up to the cap and leave the others
+    # far behind after a short wave. Loads only grow, so a popped entry whose load is stale
+    # goes back with its current load (lazy priority queue).
+    first_list, second_list = first.tolist(), second.tolist()
+    queue = [
+        (judged[k], load[i] + load[j], jitter, k)
+        for k, (i, j, jitter) in enumerate(zip(first_list, second_list, tie.tolist(), strict=True))
+    ]
+    heapq.heapify(queue)
+    taken = [0] * n
     chosen_first: list[int] = []
     chosen_second: list[int] = []
-    for i, j in zip(first[order].tolist(), second[order].tolist(), strict=True):
+    while queue and len(chosen_first) < wave:
+        times_judged, pair_load, jitter, k = heapq.heappop(queue)
+        i, j = first_list[k], second_list[k]
         if taken[i] >= cap or taken[j] >= cap:
             continue
-        taken[i] += 1
-        taken[j] += 1
+        if load[i] + load[j] != pair_load:
+            heapq.heappush(queue, (times_judged, load[i] + load[j], jitter, k))
+            continue
+        for essay in (i, j):
+            taken[essay] += 1
+            load[essay] += 1
         chosen_first.append(i)
         chosen_second.append(j)
-        if len(chosen_first) >= wave:
-            break
     return np.asarray(chosen_first, np.intp), np.asarray(chosen_second, np.intp)
 
 

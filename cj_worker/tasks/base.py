@@ -8,8 +8,9 @@ cannot deadlock on their own locks.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, Protocol, TypeVar
 
@@ -20,7 +21,24 @@ from cj_worker import task_names
 from cj_worker.celery_app import app
 from cj_worker.config import get_settings
 
-log = logging.getLogger("cj_worker")
+
+class _EventLogger(logging.LoggerAdapter[logging.Logger]):
+    """Appends the ``extra`` fields to the message as JSON.
+
+    Celery's default formatter drops ``extra``; this way every decision line carries batch
+    id, wave and reason in any log format, and a JSON formatter still gets the attributes.
+    """
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        fields = kwargs.get("extra") or {}
+        if fields:
+            msg = f"{msg} {json.dumps(fields, default=str, sort_keys=True)}"
+        return msg, kwargs
+
+
+log = _EventLogger(logging.getLogger("cj_worker"), {})
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -69,14 +69,21 @@ def producer(worker_env: dict[str, str]) -> Celery:
 
 
 class Worker:
-    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int, queues: str) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, concurrency: int, queues: str, via_celery: bool
+    ) -> None:
         self.log_path = log_path
         self._log = log_path.open("w")
+        # Both documented ways to start a worker: ``cj-worker worker`` and ``celery -A``.
+        entry = (
+            ["-m", "celery", "-A", "cj_worker.celery_app"]
+            if via_celery
+            else ["-m", "cj_worker.cli"]
+        )
         self.process = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "cj_worker.cli",
+                *entry,
                 "worker",
                 "--queues",
                 queues,
@@ -86,6 +93,8 @@ class Worker:
                 f"test-{uuid.uuid4().hex[:8]}@%h",
                 "--without-gossip",
                 "--without-mingle",
+                "--loglevel",
+                "INFO",
             ],
             env=env,
             stdout=self._log,
@@ -122,11 +131,15 @@ def start_worker(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Callabl
     workers: list[Worker] = []
 
     def start(
-        concurrency: int = 2, queues: str = ",".join(task_names.QUEUES), **settings: str
+        concurrency: int = 2,
+        queues: str = ",".join(task_names.QUEUES),
+        via_celery: bool = False,
+        **settings: str,
     ) -> Worker:
         env = dict(worker_env)
         env.update({f"CJ_{key.upper()}": value for key, value in settings.items()})
-        worker = Worker(env, tmp_path / f"worker-{len(workers)}.log", concurrency, queues)
+        log_path = tmp_path / f"worker-{len(workers)}.log"
+        worker = Worker(env, log_path, concurrency, queues, via_celery)
         workers.append(worker)
         worker.wait_ready()
         return worker
