@@ -52,10 +52,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.handler(args, extra))
-    except (UsageError, EssayFileError, PayloadError, ValidationError, LookupError) as error:
+    except ValidationError as error:
+        # pydantic's own text spans several lines; PayloadError names the fields on one.
+        return _fail(str(PayloadError(error.title, error)), EXIT_USER_ERROR)
+    except (UsageError, EssayFileError, PayloadError, LookupError) as error:
         return _fail(str(error), EXIT_USER_ERROR)
     except (EmbeddedRunError, MigrationsNotFoundError) as error:
         return _fail(str(error), EXIT_USER_ERROR)
+    except sqlalchemy.exc.ArgumentError as error:  # also NoSuchModuleError (unknown driver)
+        return _fail(f"bad CJ_DATABASE_URL: {_first_line(error)}", EXIT_USER_ERROR)
+    except ModuleNotFoundError as error:
+        # SQLAlchemy imports a URL's driver on first use; a bare postgresql:// URL means
+        # psycopg (3) on SQLAlchemy 2.1, which this package does not install.
+        hint = (
+            " (the driver of CJ_DATABASE_URL: write postgresql+psycopg2://...)"
+            if (error.name or "").startswith("psycopg")
+            else ""
+        )
+        return _fail(f"module {error.name!r} is not installed{hint}", EXIT_USER_ERROR)
     except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as error:
         return _fail(
             f"cannot reach the database: {_first_line(error.orig or error)}", EXIT_UNREACHABLE

@@ -7,6 +7,7 @@ Errors name the file, the line and the field, and nothing is submitted.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,9 @@ def _jsonl_records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _csv_records(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
-    reader = csv.DictReader(text.splitlines())
+    # newline="" keeps the line breaks inside quoted fields (multi-paragraph essays);
+    # splitting the text into lines first would silently drop them.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     if reader.fieldnames is None or "id" not in reader.fieldnames:
         raise EssayFileError(f"{path}: the header must have an 'id' column")
     records: list[tuple[int, dict[str, Any]]] = []
