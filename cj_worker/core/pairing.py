@@ -19,9 +19,10 @@ essay's neighbours in selection-score order plus random partners, so a wave cost
 O(n log n) rather than O(n^2). Matching is greedy on descending weight.
 
 RESAMPLING re-judges pairs that already have a success, never a new pair or essay:
-least-judged pairs first, then pairs whose essays have the fewest comparisons, with a
-per-essay cap of max(1, ceil(2 * wave / n)) per wave, so one wave with enough budget is a
-full pass over the judged pairs and no essay can take more than its share.
+least-judged pairs first, then pairs whose essays have the fewest comparisons (counting the
+ones already planned in the wave), with a per-essay cap of max(1, ceil(2 * wave / n)) per
+wave, so one wave with enough budget is a full pass over the judged pairs and no essay can
+take more than its share.
 
 Orientation: every essay's A/B counts are balanced; a resampled pair gets the orientation
 it has not had yet. All randomness comes from the one ``numpy.random.Generator`` passed in.
@@ -361,7 +362,12 @@ def _greedy_matching(
 
 
 def resampling_cap_per_essay(wave_size: int, n_essays: int) -> int:
-    """Most appearances one essay may make in a RESAMPLING wave of ``wave_size`` pairs."""
+    """Most appearances one essay may make in a RESAMPLING wave of ``wave_size`` pairs.
+
+    The generator applies the cap of the wave it plans, min(max_pairs, judged pairs). On
+    complete coverage the wave it returns keeps within the cap of its own size too; on a
+    sparse judged graph it can come out shorter than planned and exceed that smaller cap.
+    """
     return max(1, math.ceil(2 * wave_size / n_essays))
 
 
