@@ -7,9 +7,9 @@ migrations, otherwise from the ``CJ_DATABASE_URL`` setting (a bare ``alembic`` c
 from __future__ import annotations
 
 import sqlalchemy as sa
+from alembic import context
 from sqlalchemy.pool import NullPool
 
-from alembic import context
 from cj_worker.config import get_settings
 from cj_worker.db.models import Base
 

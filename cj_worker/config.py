@@ -74,7 +74,10 @@ class AlgorithmSettings(BaseModel):
         PairingPolicy.INFORMATION, description="How COVERAGE waves pick pairs."
     )
     pair_seed: int | None = Field(
-        None, ge=0, description="Seed of the pairing RNG; none derives one from the batch id."
+        None,
+        ge=0,
+        le=2**63 - 1,
+        description="Seed of the pairing RNG; none derives one from the batch id.",
     )
 
     def override(self, values: dict[str, Any]) -> Self:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cj_worker import task_names
 from cj_worker.config import AlgorithmSettings
 
 __all__ = [
@@ -78,7 +79,17 @@ class ExternalJudge(_Message):
 
     kind: Literal["external"] = "external"
     task: Annotated[str, Field(min_length=1, max_length=255)]
-    queue: Annotated[str | None, Field(max_length=255)] = None
+    queue: Annotated[str, Field(min_length=1, max_length=255)] = task_names.EXTERNAL_JUDGE_QUEUE
+    """Must be a queue the judge's workers consume and cj workers do not."""
+
+    @model_validator(mode="after")
+    def _not_a_cj_queue(self) -> Self:
+        if self.queue in task_names.QUEUES:
+            raise ValueError(
+                f"queue: {self.queue!r} is consumed by cj workers, which would discard "
+                f"{self.task!r}; use the judge's own queue"
+            )
+        return self
 
 
 JudgeSpec = Annotated[SimulatedJudge | ExternalJudge, Field(discriminator="kind")]
@@ -92,16 +103,23 @@ class BatchRequest(_Message):
     external_ref: Annotated[str | None, Field(max_length=255)] = None
     tenant: Annotated[str | None, Field(max_length=255)] = None
     essays: Annotated[list[EssayIn], Field(min_length=1, max_length=MAX_ESSAYS_PER_BATCH)]
-    budget: Annotated[int | None, Field(ge=1)] = None
+    budget: Annotated[int | None, Field(ge=1, le=100_000_000)] = None
     """Most comparisons to spend; defaults to ``max_pairwise_comparisons``."""
     settings: dict[str, Any] = Field(default_factory=dict)
     """Per-batch overrides of the algorithmic settings (names as in the README)."""
     judge: JudgeSpec = Field(default_factory=SimulatedJudge)
     result_task: Annotated[str | None, Field(max_length=255)] = None
     """Celery task that receives the result event when the batch ends."""
+    result_queue: Annotated[str, Field(min_length=1, max_length=255)] = task_names.RESULTS_QUEUE
+    """Queue of the result event: one the producer's workers consume, not a cj queue."""
 
     @model_validator(mode="after")
     def _check(self) -> Self:
+        if self.result_queue in task_names.QUEUES:
+            raise ValueError(
+                f"result_queue: {self.result_queue!r} is consumed by cj workers, which would "
+                "discard the result event; use a queue of the producer's"
+            )
         seen: set[str] = set()
         for essay in self.essays:
             if essay.id in seen:

@@ -21,6 +21,13 @@ CONTROL_QUEUE: Final = "cj.control"
 JUDGE_QUEUE: Final = "cj.judge"
 
 QUEUES: Final = (INTAKE_QUEUE, CALLBACKS_QUEUE, CONTROL_QUEUE, JUDGE_QUEUE)
+"""The queues cj workers consume."""
+
+RESULTS_QUEUE: Final = "cj.results"
+"""Default queue of result events: the producer's workers consume it, cj workers never do
+(a worker discards task names it does not know)."""
+EXTERNAL_JUDGE_QUEUE: Final = "cj.judge.external"
+"""Default queue of requests to an external judge; likewise never consumed by cj workers."""
 
 ROUTES: Final = {
     CREATE_BATCH: INTAKE_QUEUE,

@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -81,6 +80,7 @@ def upgrade() -> None:
         sa.Column("settings", _json(), nullable=False),
         sa.Column("judge", _json(), nullable=False),
         sa.Column("result_task", sa.String(255), nullable=True),
+        sa.Column("result_queue", sa.String(255), nullable=True),
         sa.Column("seed", sa.BigInteger(), nullable=False),
         _counter("current_wave"),
         _counter("resampling_pass_count"),
@@ -238,6 +238,7 @@ def upgrade() -> None:
         sa.Column("batch_id", sa.Uuid(), nullable=False),
         _enum("event_type"),
         sa.Column("task_name", sa.String(255), nullable=False),
+        sa.Column("queue", sa.String(255), nullable=False),
         sa.Column("payload", _json(), nullable=False),
         _timestamp("created_at"),
         _timestamp("sent_at", nullable=True),

@@ -90,6 +90,8 @@ class Batch(Base):
     judge: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE)
     """Which judge answers, e.g. ``{"kind": "external", "task": "producer.judge"}``."""
     result_task: Mapped[str | None] = mapped_column(sa.String(255))
+    result_queue: Mapped[str | None] = mapped_column(sa.String(255))
+    """Queue the result event goes to; never one the cj workers consume."""
     """Celery task name that receives the batch's result event, if the producer wants one."""
     seed: Mapped[int] = mapped_column(sa.BigInteger)
     current_wave: Mapped[int] = mapped_column(default=0, server_default=ZERO)
@@ -271,6 +273,7 @@ class OutboxEvent(Base):
     batch_id: Mapped[uuid.UUID] = mapped_column(_batch_fk())
     event_type: Mapped[OutboxEventType] = mapped_column(StrEnumType(OutboxEventType))
     task_name: Mapped[str] = mapped_column(sa.String(255))
+    queue: Mapped[str] = mapped_column(sa.String(255))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE)
     created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=sa.func.now())
     sent_at: Mapped[datetime | None]

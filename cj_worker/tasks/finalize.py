@@ -104,7 +104,14 @@ def finish(session: Session, batch_id: uuid.UUID, state: BatchState) -> tuple[st
             if state is BatchState.COMPLETED
             else OutboxEventType.BATCH_FAILED
         )
-        repositories.add_outbox_event(session, batch_id, event, batch.result_task, summary)
+        repositories.add_outbox_event(
+            session,
+            batch_id,
+            event,
+            batch.result_task,
+            batch.result_queue or task_names.RESULTS_QUEUE,
+            summary,
+        )
         messages.append(Message(task_names.RELAY_OUTBOX, {}))
     log.info(
         "batch finalized",

@@ -51,6 +51,7 @@ def store_batch(
             "settings": settings.model_dump(mode="json"),
             "judge": request.judge.model_dump(mode="json"),
             "result_task": request.result_task,
+            "result_queue": request.result_queue,
             "seed": seed,
             "processing_metadata": {},
         },

@@ -55,7 +55,7 @@ def judge_requests(batch: Batch, essays: list[Essay], rows: list[Comparison]) ->
             kwargs["judge"] = spec.model_dump(mode="json")
             messages.append(Message(task_names.JUDGE_COMPARISON, kwargs))
         else:
-            messages.append(Message(spec.task, kwargs, queue=spec.queue or task_names.JUDGE_QUEUE))
+            messages.append(Message(spec.task, kwargs, queue=spec.queue))
     return messages
 
 

@@ -25,6 +25,7 @@ def add_outbox_event(
     batch_id: uuid.UUID,
     event_type: OutboxEventType,
     task_name: str,
+    queue: str,
     payload: Mapping[str, Any],
 ) -> bool:
     """Queue the batch's event; False, changing nothing, if it is already queued."""
@@ -35,6 +36,7 @@ def add_outbox_event(
             "batch_id": batch_id,
             "event_type": event_type,
             "task_name": task_name,
+            "queue": queue,
             "payload": dict(payload),
         },
         unique_key=("batch_id", "event_type"),

@@ -19,6 +19,7 @@ from tests.factories import make_batch
 
 COMPLETED = OutboxEventType.BATCH_COMPLETED
 TASK = "producer.on_result"
+QUEUE = "producer.results"
 
 
 def _pending_of(session: Session, *batch_ids: uuid.UUID) -> list[OutboxEvent]:
@@ -28,9 +29,9 @@ def _pending_of(session: Session, *batch_ids: uuid.UUID) -> list[OutboxEvent]:
 
 def test_add_outbox_event_is_idempotent_per_batch_and_type(session: Session) -> None:
     batch = make_batch(session, 2)
-    assert add_outbox_event(session, batch.id, COMPLETED, TASK, {"rank": [1]})
-    assert not add_outbox_event(session, batch.id, COMPLETED, "other.task", {"rank": [2]})
-    assert add_outbox_event(session, batch.id, OutboxEventType.BATCH_FAILED, TASK, {})
+    assert add_outbox_event(session, batch.id, COMPLETED, TASK, QUEUE, {"rank": [1]})
+    assert not add_outbox_event(session, batch.id, COMPLETED, "other.task", QUEUE, {"rank": [2]})
+    assert add_outbox_event(session, batch.id, OutboxEventType.BATCH_FAILED, TASK, QUEUE, {})
     events = session.scalars(
         sa.select(OutboxEvent).where(OutboxEvent.batch_id == batch.id).order_by(OutboxEvent.id)
     ).all()
@@ -42,8 +43,8 @@ def test_add_outbox_event_is_idempotent_per_batch_and_type(session: Session) -> 
 
 def test_pending_outbox_lists_unsent_events_oldest_first(session: Session) -> None:
     first, second = make_batch(session, 2), make_batch(session, 2)
-    add_outbox_event(session, second.id, COMPLETED, TASK, {})
-    add_outbox_event(session, first.id, COMPLETED, TASK, {})
+    add_outbox_event(session, second.id, COMPLETED, TASK, QUEUE, {})
+    add_outbox_event(session, first.id, COMPLETED, TASK, QUEUE, {})
     assert [event.batch_id for event in _pending_of(session, first.id, second.id)] == [
         second.id,
         first.id,
@@ -52,7 +53,7 @@ def test_pending_outbox_lists_unsent_events_oldest_first(session: Session) -> No
 
 def test_mark_outbox_sent(session: Session) -> None:
     batch = make_batch(session, 2)
-    add_outbox_event(session, batch.id, COMPLETED, TASK, {})
+    add_outbox_event(session, batch.id, COMPLETED, TASK, QUEUE, {})
     (event,) = _pending_of(session, batch.id)
 
     mark_outbox_sent(session, event.id)
@@ -70,7 +71,7 @@ def test_mark_outbox_sent(session: Session) -> None:
 
 def test_a_failed_send_stays_pending(session: Session) -> None:
     batch = make_batch(session, 2)
-    add_outbox_event(session, batch.id, COMPLETED, TASK, {})
+    add_outbox_event(session, batch.id, COMPLETED, TASK, QUEUE, {})
     (event,) = _pending_of(session, batch.id)
 
     record_outbox_failure(session, event.id, "broker unreachable")

@@ -214,7 +214,11 @@ def test_the_relay_sends_the_event_once_and_marks_it_sent(
     assert relay() == 1
 
     assert sent.messages == [
-        Message(RESULT_TASK, {"event": {"type": "batch.completed", **summary.summary}})
+        Message(
+            RESULT_TASK,
+            {"event": {"type": "batch.completed", **summary.summary}},
+            queue=task_names.RESULTS_QUEUE,
+        )
     ]
     [event] = outbox(database_url, batch.id)
     assert event.sent_at is not None
@@ -261,12 +265,6 @@ def lock_checked(eager_app: Celery, migrated_sqlite_file: Path) -> Iterator[Lock
         set_transport(previous)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="relay_outbox sends inside its transaction: on SQLite that holds the database "
-    "write lock, so a result task run inline (eager mode) that reads the database waits "
-    "for the busy timeout and fails with 'database is locked'",
-)
 def test_the_relay_sends_outside_any_database_lock(
     database_url: str, lock_checked: LockCheckingTransport
 ) -> None:

@@ -1,0 +1,1 @@
+"""Convergence harness: synthetic nets through the engine's own pairing, BT and decision."""

@@ -1,0 +1,200 @@
+"""Drive one synthetic net through the engine's waves with the production decision core.
+
+Only the judge and the transport are simulated. Every wave follows the worker's path: fit
+all succeeded comparisons (``bt_prior_precision``, warm-started from the previous scores),
+build the :class:`ContinuationContext`, call ``decide``; on a wave request call
+``generate_pairs`` with the decision's wave limit, judge the pairs, append them to the
+history; on a finalize, stop. The first decision is at wave 0 with an empty history,
+exactly as at intake.
+
+The core functions are looked up on their modules at call time (``pairing.generate_pairs``
+rather than a name bound at import), so the harness cannot drift onto a private copy and
+a test can observe that the production functions are the ones called.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cj_worker.core import bt, decision, pairing
+from cj_worker.core.coverage import CoverageMetrics, PairAvailability
+from cj_worker.core.decision import Action, ContinuationContext, Reason
+from cj_worker.core.history import ComparisonHistory
+from cj_worker.core.stability import max_score_change, passes_success_guard
+from cj_worker.harness.config import HarnessConfig
+from cj_worker.harness.judges import judge_wave
+from cj_worker.harness.metrics import accuracy
+from cj_worker.harness.reliability import split_half_reliability
+from cj_worker.harness.result import (
+    DecisionRecord,
+    HarnessResult,
+    SESummary,
+    TrajectoryPoint,
+    cap_label,
+)
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.intp]
+
+
+class HarnessError(RuntimeError):
+    """The core asked for something a harness run cannot do (e.g. WAIT with nothing pending)."""
+
+
+def run_harness(config: HarnessConfig) -> HarnessResult:
+    """Run one net until ``decide`` finalizes it and measure the outcome against the truth."""
+    settings = config.settings
+    streams = config.streams()
+    truth = config.draw_truth(streams.truth)
+    n = config.essay_count
+    checkpoints = sorted(config.split_half_at)
+
+    def split_half(winners: IntArray, losers: IntArray) -> float:
+        return split_half_reliability(
+            n,
+            winners,
+            losers,
+            settings.bt_prior_precision,
+            streams.analysis,
+            config.split_half_splits,
+        )
+
+    history = ComparisonHistory.empty(n)
+    wave = 0
+    passes = 0
+    previous: FloatArray | None = None
+    trajectory: list[TrajectoryPoint] = []
+    decisions: list[DecisionRecord] = []
+
+    while True:
+        winners, losers = history.outcomes()
+        fit = bt.fit_bradley_terry(
+            n, winners, losers, settings.bt_prior_precision, initial_scores=previous
+        )
+        context = _context(config, history, wave, passes, fit.scores, previous)
+        verdict = decision.decide(context)
+        if wave > 0:
+            k = 2.0 * history.size / n
+            due = config.split_half_every_wave or bool(checkpoints and k >= checkpoints[0])
+            while checkpoints and k >= checkpoints[0]:
+                checkpoints.pop(0)
+            measured = split_half(winners, losers) if due else float("nan")
+            trajectory.append(_point(wave, context, fit, truth, measured))
+
+        action, reason = verdict.action, verdict.reason
+        planned: list[pairing.PlannedComparison] = []
+        if action.mode is not None:
+            planned = pairing.generate_pairs(
+                action.mode, history, verdict.wave_limit, streams.pairing, settings
+            )
+            passes = verdict.resampling_pass_count
+            if not planned:
+                action, reason = _nothing_generated(context)
+        elif not action.finalizes:
+            raise HarnessError(f"decide() returned {action} with nothing pending")
+        decisions.append(DecisionRecord(wave, action, reason, passes, len(planned)))
+        if action.finalizes:
+            break
+
+        slot_a = np.fromiter((p.slot_a for p in planned), dtype=np.intp, count=len(planned))
+        slot_b = np.fromiter((p.slot_b for p in planned), dtype=np.intp, count=len(planned))
+        judged = judge_wave(slot_a, slot_b, truth, config.judges, streams.judges)
+        history = history.extended(judged.slot_a, judged.slot_b, judged.status, judged.a_won)
+        wave += 1
+        previous = fit.scores
+
+    final = accuracy(fit.scores, truth)
+    last_split_half = trajectory[-1].split_half if trajectory else float("nan")
+    return HarnessResult(
+        essay_count=n,
+        true_abilities=truth,
+        scores=fit.scores,
+        standard_errors=fit.standard_errors,
+        stability_achieved=context.stable,
+        cap_reason=cap_label(reason),
+        final_reason=reason,
+        final_action=action,
+        iterations=wave,
+        comparisons_per_wave=tuple(d.wave_size for d in decisions if d.wave_size),
+        comparisons_total=history.size,
+        succeeded=context.succeeded,
+        failed=context.failed,
+        resampling_pass_count=passes,
+        se_summary=SESummary.of(fit.standard_errors),
+        spearman=final.spearman,
+        kendall=final.kendall,
+        rmse=final.rmse,
+        ssr=fit.ssr,
+        true_reliability=final.true_reliability,
+        split_half_reliability=(
+            split_half(winners, losers) if np.isnan(last_split_half) else last_split_half
+        ),
+        trajectory=tuple(trajectory),
+        decisions=tuple(decisions),
+        history=history,
+    )
+
+
+def _context(
+    config: HarnessConfig,
+    history: ComparisonHistory,
+    wave: int,
+    passes: int,
+    scores_now: FloatArray,
+    scores_previous: FloatArray | None,
+) -> ContinuationContext:
+    """The context the continuation task builds, from the history instead of the database."""
+    settings = config.settings
+    return ContinuationContext(
+        essay_count=history.n_essays,
+        current_wave=wave,
+        submitted=history.size,
+        succeeded=int(np.count_nonzero(history.succeeded)),
+        failed=int(np.count_nonzero(history.failed)),
+        pending=int(np.count_nonzero(history.pending)),
+        total_budget=config.total_budget,
+        coverage=CoverageMetrics.of(history),
+        availability=PairAvailability.of(history, settings.max_attempts_per_pair),
+        resampling_pass_count=passes,
+        scores_now=scores_now,
+        scores_previous=scores_previous,
+        settings=settings,
+    )
+
+
+def _nothing_generated(context: ContinuationContext) -> tuple[Action, Reason]:
+    """SPEC section 6, rule 8: the generator found no pair although ``decide`` expected some.
+
+    ``decide`` cannot see this (it trusts ``PairAvailability``), so the rule, with its
+    success-rate guard, is applied here, as the continuation task has to.
+    """
+    if passes_success_guard(context.succeeded, context.failed, context.settings.min_success_rate):
+        return Action.FINALIZE_SCORING, Reason.NO_PAIRS_LEFT
+    return Action.FINALIZE_FAILURE, Reason.LOW_SUCCESS_RATE
+
+
+def _point(
+    wave: int,
+    context: ContinuationContext,
+    fit: bt.BTFit,
+    truth: FloatArray,
+    split_half: float,
+) -> TrajectoryPoint:
+    measured = accuracy(fit.scores, truth)
+    previous = context.scores_previous
+    return TrajectoryPoint(
+        wave=wave,
+        comparisons=context.submitted,
+        succeeded=context.succeeded,
+        comparisons_per_essay=2.0 * context.submitted / context.essay_count,
+        spearman=measured.spearman,
+        kendall=measured.kendall,
+        true_reliability=measured.true_reliability,
+        rmse=measured.rmse,
+        ssr=fit.ssr,
+        split_half=split_half,
+        max_score_change=(
+            max_score_change(fit.scores, previous) if previous is not None else float("nan")
+        ),
+    )
