@@ -16,6 +16,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init
 from kombu import Exchange, Queue
+from threadpoolctl import threadpool_limits
 
 from cj_worker import task_names
 from cj_worker.config import Settings, get_settings
@@ -85,6 +86,9 @@ configure(app, get_settings())
 
 
 @worker_process_init.connect
-def _dispose_inherited_engines(**_: Any) -> None:
+def _prepare_pool_process(**_: Any) -> None:
     # A forked pool process must not reuse the parent's database connections.
     dispose_engines()
+    # Pool processes already share the cores; BLAS threads on top only contend (measured:
+    # exact SEs for 2,000 essays 3.9 s with default threads vs 0.26 s with one, under load).
+    threadpool_limits(limits=1, user_api="blas")

@@ -76,8 +76,7 @@ class PairTable:
 
     @classmethod
     def from_outcomes(cls, n_items: int, winners: IntArray, losers: IntArray) -> PairTable:
-        winners = np.asarray(winners, dtype=np.intp).ravel()
-        losers = np.asarray(losers, dtype=np.intp).ravel()
+        winners, losers = _indices("winners", winners), _indices("losers", losers)
         _validate_outcomes(n_items, winners, losers)
         low = np.minimum(winners, losers)
         high = np.maximum(winners, losers)
@@ -207,35 +206,57 @@ def map_scores(
         raise BTInputError(f"prior_precision must be a positive number, got {prior_precision!r}")
     n = table.n_items
     theta = _initial_theta(n, initial_scores)
-    laplacian = _Laplacian(table)
-    weights = np.zeros(table.first.size)
     if table.first.size == 0:
-        return MapEstimate(np.zeros(n), weights, 0, True)
-    objective = _log_posterior(table, theta, prior_precision)
+        return MapEstimate(np.zeros(n), np.zeros(0), 0, True)
+    laplacian = _Laplacian(table)
+    with _BLAS.limit(limits=1, user_api="blas"):
+        return _newton(table, theta, prior_precision, laplacian)
+
+
+def _newton(
+    table: PairTable, theta: FloatArray, prior: float, laplacian: _Laplacian
+) -> MapEstimate:
+    """Damped Newton; one BLAS thread, since its vector products are too small to share.
+
+    Converged means the full Newton step is below tolerance. Near the optimum the predicted
+    gain drops below the objective's rounding error, where a line search cannot tell better
+    from worse: the full step is taken there rather than halved into meaninglessness.
+    """
+    n = table.n_items
+    objective = _log_posterior(table, theta, prior)
+    weights = np.zeros(table.first.size)
     for iteration in range(1, _NEWTON_MAX_ITERATIONS + 1):
         p = expit(theta[table.first] - theta[table.second])
         pair_gradient = table.first_wins - table.count * p
         gradient = (
             _scatter(n, table.first, table.second, pair_gradient, antisymmetric=True)
-            - prior_precision * theta
+            - prior * theta
         )
         weights = table.count * p * (1.0 - p)
-        laplacian.set_weights(weights, prior_precision)
+        laplacian.set_weights(weights, prior)
         step = laplacian.solve(gradient)
+        step_size = float(np.max(np.abs(step)))
         slope = float(gradient @ step)
+        negligible = 0.5 * slope <= 1e-13 * max(1.0, abs(objective))
         scale = 1.0
         while True:
             candidate = theta + scale * step
-            candidate_objective = _log_posterior(table, candidate, prior_precision)
-            if candidate_objective >= objective + 1e-4 * scale * slope or scale < 1e-10:
+            candidate_objective = _log_posterior(table, candidate, prior)
+            if negligible or candidate_objective >= objective + 1e-4 * scale * slope:
                 break
+            if scale < 1e-10:
+                # No ascent along the Newton direction: numerically at the optimum or stuck.
+                return _estimate(table, theta, iteration, step_size < _NEWTON_TOLERANCE)
             scale *= 0.5
         theta, objective = candidate, candidate_objective
-        if float(np.max(np.abs(scale * step))) < _NEWTON_TOLERANCE:
-            p = expit(theta[table.first] - theta[table.second])
-            weights = table.count * p * (1.0 - p)
-            return MapEstimate(theta - theta.mean(), weights, iteration, True)
-    return MapEstimate(theta - theta.mean(), weights, _NEWTON_MAX_ITERATIONS, False)
+        if step_size < _NEWTON_TOLERANCE:
+            return _estimate(table, theta, iteration, True)
+    return _estimate(table, theta, _NEWTON_MAX_ITERATIONS, False)
+
+
+def _estimate(table: PairTable, theta: FloatArray, iterations: int, converged: bool) -> MapEstimate:
+    p = expit(theta[table.first] - theta[table.second])
+    return MapEstimate(theta - theta.mean(), table.count * p * (1.0 - p), iterations, converged)
 
 
 def centred_variances(
@@ -257,6 +278,8 @@ def centred_variances(
     items are inverted one by one.
     """
     n = table.n_items
+    if n == 0:
+        return np.zeros(0), SEMethod.EXACT
     if component_ids is None:
         _, component_ids = _components(table)
     sizes = np.bincount(component_ids, minlength=1)
@@ -466,6 +489,18 @@ def _initial_theta(n: int, initial: FloatArray | None) -> FloatArray:
         raise BTInputError(f"initial_scores must be {n} finite numbers")
     centred: FloatArray = theta - theta.mean()
     return centred
+
+
+def _indices(name: str, values: IntArray) -> IntArray:
+    """Item indices as a 1-d integer array; floats and booleans are refused, not truncated."""
+    array = np.asarray(values)
+    if array.size == 0:
+        return np.zeros(0, dtype=np.intp)
+    if array.ndim != 1:
+        raise BTInputError(f"{name} must be one-dimensional, got shape {array.shape}")
+    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
+        raise BTInputError(f"{name} must hold integer item indices, got {array.dtype}")
+    return array.astype(np.intp)
 
 
 def _validate_outcomes(n_items: int, winners: IntArray, losers: IntArray) -> None:

@@ -1,0 +1,45 @@
+"""Smoke test of benchmarks/bt_fit.py: it must keep running as the fit evolves.
+
+Timings are not asserted (they depend on the machine and its load); the script is run in a
+subprocess, as a developer runs it, so a broken import or argument surfaces here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "benchmarks" / "bt_fit.py"
+
+
+def test_quick_benchmark_runs_and_prints_the_table() -> None:
+    python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": python_path},
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "numpy" in out
+    assert "scipy" in out
+    header = next(line for line in out.splitlines() if line.startswith("sec "))
+    for column in ("case", "measured", "target", "status"):
+        assert column in header
+    for section in ("a", "b", "c", "d"):
+        assert any(line.startswith(f"{section}  ") for line in out.splitlines()), section
+    assert "choix ilsr_pairwise" in out
+    assert "exact SEs" in out
+    assert "approx SEs" in out
+    assert "fit_bradley_terry" in out
+    assert "targets:" in out
+    # --quick sizes are below the targets' sizes, so no verdict may be claimed for them.
+    assert "PASS" not in out.replace("0 PASS", "")
+    assert "MISS" not in out.replace("0 MISS", "")

@@ -1,0 +1,596 @@
+"""Tests for the Bradley-Terry MAP fit and its centred standard errors.
+
+Every reference value here is computed independently of ``cj_worker.core.bt``: the MAP is
+checked against choix's optimiser and against a zero gradient of a log-posterior written
+out below, and the SEs against the inverse of a numerically differentiated Hessian. Reusing
+the module's own internals as the oracle would let a shared mistake pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Callable
+
+import choix
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from numpy.typing import NDArray
+from scipy.special import expit, log_expit
+
+from cj_worker.core import bt
+from cj_worker.core.bt import (
+    BTFit,
+    BTInputError,
+    PairTable,
+    SEMethod,
+    centred_variances,
+    fit_bradley_terry,
+    map_scores,
+    scale_separation_reliability,
+)
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.intp]
+
+TRUE_SD = 1.5
+"""Spread of true abilities in the pairing study (section 2); the tests use the same."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Independent reference implementation
+# ---------------------------------------------------------------------------------------------
+
+
+def simulate(n: int, m: int, seed: int, sd: float = TRUE_SD) -> tuple[IntArray, IntArray]:
+    """``m`` random pairs of distinct items with BT-exact outcomes, abilities N(0, sd^2).
+
+    Pairs are drawn independently, so small nets are sparse (often disconnected, with
+    undefeated items) and large ``m / n`` gives many repeated pairs: both matter here.
+    """
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(0.0, sd, n)
+    a = rng.integers(0, n, m)
+    b = rng.integers(0, n - 1, m)
+    b = b + (b >= a)
+    a_wins = rng.random(m) < expit(theta[a] - theta[b])
+    return (
+        np.where(a_wins, a, b).astype(np.intp),
+        np.where(a_wins, b, a).astype(np.intp),
+    )
+
+
+def log_posterior(theta: FloatArray, winners: IntArray, losers: IntArray, prior: float) -> float:
+    """sum_k log sigma(theta_w - theta_l) - prior/2 |theta|^2, one term per comparison."""
+    return float(np.sum(log_expit(theta[winners] - theta[losers])) - 0.5 * prior * theta @ theta)
+
+
+def gradient(theta: FloatArray, winners: IntArray, losers: IntArray, prior: float) -> FloatArray:
+    """Analytic gradient of :func:`log_posterior`."""
+    surprise = expit(theta[losers] - theta[winners])  # P(the recorded winner would lose)
+    n = theta.size
+    result: FloatArray = (
+        np.bincount(winners, surprise, n) - np.bincount(losers, surprise, n) - prior * theta
+    )
+    return result
+
+
+def numerical_hessian(
+    theta: FloatArray, winners: IntArray, losers: IntArray, prior: float, step: float = 1e-5
+) -> FloatArray:
+    """Negative Hessian of the log-posterior by central differences of the analytic gradient.
+
+    The error is O(step^2) from truncation plus O(eps / step) from rounding, about 1e-9
+    per entry for unit-scale curvature; symmetrised so that the inverse is well defined.
+    """
+    n = theta.size
+    hessian = np.empty((n, n))
+    for k in range(n):
+        shift = np.zeros(n)
+        shift[k] = step
+        hessian[:, k] = -(
+            gradient(theta + shift, winners, losers, prior)
+            - gradient(theta - shift, winners, losers, prior)
+        ) / (2.0 * step)
+    symmetric: FloatArray = 0.5 * (hessian + hessian.T)
+    return symmetric
+
+
+def centred_covariance(hessian: FloatArray) -> FloatArray:
+    """P H^-1 P with P = I - 11^T/n, the covariance of the mean-centred scores."""
+    n = hessian.shape[0]
+    projector = np.eye(n) - 1.0 / n
+    covariance: FloatArray = projector @ np.linalg.inv(hessian) @ projector
+    return covariance
+
+
+def choix_map(n: int, winners: IntArray, losers: IntArray, prior: float) -> FloatArray:
+    """choix's MAP, mean-centred. choix penalises alpha |theta|^2, i.e. precision 2 alpha."""
+    data = list(zip(winners.tolist(), losers.tolist(), strict=True))
+    params = np.asarray(
+        choix.opt_pairwise(n, data, alpha=prior / 2.0, method="Newton-CG", tol=1e-12),
+        dtype=np.float64,
+    )
+    centred: FloatArray = params - params.mean()
+    return centred
+
+
+def components_by_union_find(n: int, winners: IntArray, losers: IntArray) -> list[int]:
+    """Root of each item's connected component, by plain union-find."""
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for w, lo in zip(winners.tolist(), losers.tolist(), strict=True):
+        parent[root(w)] = root(lo)
+    return [root(i) for i in range(n)]
+
+
+def test_reference_gradient_differentiates_the_reference_objective() -> None:
+    """The oracle itself: the analytic gradient matches central differences of the objective."""
+    n = 12
+    winners, losers = simulate(n, 60, seed=3)
+    theta = np.random.default_rng(4).normal(0.0, 2.0, n)
+    step = 1e-6
+    numerical = np.array(
+        [
+            (
+                log_posterior(theta + step * np.eye(n)[k], winners, losers, 0.3)
+                - log_posterior(theta - step * np.eye(n)[k], winners, losers, 0.3)
+            )
+            / (2 * step)
+            for k in range(n)
+        ]
+    )
+    np.testing.assert_allclose(gradient(theta, winners, losers, 0.3), numerical, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------------------------
+# MAP estimate
+# ---------------------------------------------------------------------------------------------
+
+CHOIX_CASES = [
+    # n, m, prior, seed: from sparse (disconnected, undefeated items) to dense with repeats.
+    pytest.param(10, 15, 0.01, 0, id="n10-m15-sparse-disconnected"),
+    pytest.param(30, 400, 0.5, 1, id="n30-m400-dense-prior0.5"),
+    pytest.param(50, 2000, 0.01, 1, id="n50-m2000-dense-repeats"),
+    pytest.param(100, 150, 0.5, 2, id="n100-m150-sparse-prior0.5"),
+    pytest.param(200, 1000, 0.01, 2, id="n200-m1000"),
+]
+
+
+@pytest.mark.parametrize(("n", "m", "prior", "seed"), CHOIX_CASES)
+def test_map_agrees_with_choix(n: int, m: int, prior: float, seed: int) -> None:
+    """The MAP matches an independent optimiser of the same posterior."""
+    winners, losers = simulate(n, m, seed)
+    fit = fit_bradley_terry(n, winners, losers, prior)
+    assert fit.diagnostics.converged
+    reference = choix_map(n, winners, losers, prior)
+    np.testing.assert_allclose(fit.scores, reference, atol=1e-5)
+    # And ours is no worse a maximum of the posterior than choix's.
+    assert log_posterior(fit.scores, winners, losers, prior) >= log_posterior(
+        reference, winners, losers, prior
+    ) - 1e-9 * max(1.0, m)
+
+
+@pytest.mark.parametrize(("n", "m", "prior", "seed"), CHOIX_CASES)
+def test_map_has_zero_gradient(n: int, m: int, prior: float, seed: int) -> None:
+    """The returned scores are a stationary point of the log-posterior written out above."""
+    winners, losers = simulate(n, m, seed)
+    fit = fit_bradley_terry(n, winners, losers, prior)
+    assert np.max(np.abs(gradient(fit.scores, winners, losers, prior))) < 1e-6
+    assert abs(float(fit.scores.mean())) < 1e-12
+
+
+@pytest.mark.parametrize(
+    ("n", "m", "prior", "seed"),
+    [
+        # Measured with the current bt.py: the Newton step left at the returned scores is
+        # 1.1e-6, 2.2e-7 and 2.1e-7 although converged=True and the tolerance is 1e-9.
+        pytest.param(200, 2000, 0.01, 2, id="n200-m2000"),
+        pytest.param(50, 2000, 0.01, 1, id="n50-m2000"),
+        pytest.param(300, 6000, 0.5, 2, id="n300-m6000-prior0.5"),
+        pytest.param(30, 400, 0.01, 0, id="n30-m400"),
+    ],
+)
+def test_converged_means_the_newton_step_is_below_tolerance(
+    n: int, m: int, prior: float, seed: int
+) -> None:
+    """``converged`` must mean what it says: one more Newton step from the MAP moves nothing.
+
+    Newton converges quadratically, so once a step is ~1e-5 the next is ~1e-10; a remaining
+    step of 1e-8 (ten times the module's 1e-9 tolerance) means the loop stopped early. It
+    does when the line search cannot see a gain below the objective's rounding error and
+    halves the step to 1e-10 before accepting it, after which max|scale * step| is tiny
+    whatever the step was.
+    """
+    winners, losers = simulate(n, m, seed)
+    fit = fit_bradley_terry(n, winners, losers, prior)
+    assert fit.diagnostics.converged
+    hessian = numerical_hessian(fit.scores, winners, losers, prior)
+    newton_step = np.linalg.solve(hessian, gradient(fit.scores, winners, losers, prior))
+    assert np.max(np.abs(newton_step)) < 1e-8
+
+
+def test_warm_start_matches_cold_start_and_is_no_slower() -> None:
+    """A continuation refit after one more wave lands on the same MAP in no more steps."""
+    n = 300
+    winners, losers = simulate(n, 3300, seed=5)
+    first_wave = fit_bradley_terry(n, winners[:3000], losers[:3000])
+    cold = fit_bradley_terry(n, winners, losers)
+    warm = fit_bradley_terry(n, winners, losers, initial_scores=first_wave.scores)
+    assert cold.diagnostics.converged
+    assert warm.diagnostics.converged
+    np.testing.assert_allclose(warm.scores, cold.scores, atol=1e-7)
+    np.testing.assert_allclose(warm.standard_errors, cold.standard_errors, rtol=1e-6)
+    assert warm.diagnostics.iterations <= cold.diagnostics.iterations
+    # Starting at the answer should need at most a confirming step or two.
+    again = fit_bradley_terry(n, winners, losers, initial_scores=cold.scores)
+    np.testing.assert_allclose(again.scores, cold.scores, atol=1e-7)
+    assert again.diagnostics.iterations <= 2
+
+
+def test_wild_warm_start_still_reaches_the_map() -> None:
+    """Damping must rescue a start far from the MAP (and with a non-zero mean)."""
+    n = 120
+    winners, losers = simulate(n, 1200, seed=6)
+    cold = fit_bradley_terry(n, winners, losers)
+    start = 25.0 * np.random.default_rng(7).standard_normal(n) + 40.0
+    warm = fit_bradley_terry(n, winners, losers, initial_scores=start)
+    assert warm.diagnostics.converged
+    np.testing.assert_allclose(warm.scores, cold.scores, atol=1e-6)
+
+
+def test_pair_table_aggregates_unordered_pairs() -> None:
+    """Repeated comparisons in either order collapse to one row with counts and first-wins."""
+    table = PairTable.from_outcomes(4, np.array([2, 0, 0, 3]), np.array([0, 2, 1, 1]))
+    rows = {
+        (int(f), int(s)): (float(c), float(w))
+        for f, s, c, w in zip(table.first, table.second, table.count, table.first_wins, strict=True)
+    }
+    assert rows == {(0, 1): (1.0, 1.0), (0, 2): (2.0, 1.0), (1, 3): (1.0, 0.0)}
+    np.testing.assert_array_equal(table.degree, [3.0, 2.0, 2.0, 1.0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Standard errors
+# ---------------------------------------------------------------------------------------------
+
+
+def _two_components_isolated_and_a_pair() -> tuple[int, IntArray, IntArray]:
+    """Items 0-14 and 15-29 as two separate nets, 30 isolated, 31-32 a two-item component."""
+    w1, l1 = simulate(15, 90, seed=11)
+    w2, l2 = simulate(15, 60, seed=12)
+    winners = np.concatenate((w1, w2 + 15, [31, 32, 31])).astype(np.intp)
+    losers = np.concatenate((l1, l2 + 15, [32, 31, 32])).astype(np.intp)
+    return 33, winners, losers
+
+
+def _connected(n: int, m: int, seed: int) -> Callable[[], tuple[int, IntArray, IntArray]]:
+    def make() -> tuple[int, IntArray, IntArray]:
+        winners, losers = simulate(n, m, seed)
+        return n, winners, losers
+
+    return make
+
+
+SE_CASES = [
+    pytest.param(_connected(40, 400, 21), 0.01, id="n40-m400"),
+    pytest.param(_connected(25, 60, 22), 0.5, id="n25-m60-prior0.5"),
+    pytest.param(_two_components_isolated_and_a_pair, 0.01, id="components+isolated+pair"),
+    pytest.param(_two_components_isolated_and_a_pair, 0.5, id="components+isolated+pair-0.5"),
+]
+
+
+@pytest.mark.parametrize(("make", "prior"), SE_CASES)
+@pytest.mark.parametrize("method", [SEMethod.AUTO, SEMethod.EXACT])
+def test_standard_errors_match_numerical_hessian(
+    make: Callable[[], tuple[int, IntArray, IntArray]], prior: float, method: SEMethod
+) -> None:
+    """SE = sqrt(diag(P H^-1 P)) with H differentiated numerically at the MAP."""
+    n, winners, losers = make()
+    fit = fit_bradley_terry(n, winners, losers, prior, se_method=method)
+    hessian = numerical_hessian(fit.scores, winners, losers, prior)
+    expected = np.sqrt(np.diag(centred_covariance(hessian)))
+    np.testing.assert_allclose(fit.standard_errors, expected, rtol=1e-4)
+    assert fit.diagnostics.se_method is SEMethod.EXACT
+
+
+@pytest.mark.parametrize(("make", "prior"), SE_CASES)
+def test_raw_inverse_exceeds_centred_variance_by_one_over_prior_n(
+    make: Callable[[], tuple[int, IntArray, IntArray]], prior: float
+) -> None:
+    """diag(H^-1) - diag(P H^-1 P) = 1/(prior n) for every item (SPEC section 7).
+
+    H maps the constant vector to prior times itself, so the unidentified mean carries
+    variance 1/(prior n) in the raw inverse. Using the raw diagonal instead of the centred one
+    wrecks SSR on small nets; the check below shows it does here too.
+    """
+    n, winners, losers = make()
+    fit = fit_bradley_terry(n, winners, losers, prior)
+    raw = np.diag(np.linalg.inv(numerical_hessian(fit.scores, winners, losers, prior)))
+    np.testing.assert_allclose(raw - fit.standard_errors**2, 1.0 / (prior * n), rtol=1e-5)
+    raw_ssr = scale_separation_reliability(fit.scores, np.sqrt(raw))
+    assert raw_ssr <= fit.ssr
+    if prior == 0.01 and fit.ssr > 0:
+        assert raw_ssr < fit.ssr - 0.1
+
+
+def test_approximate_standard_errors_are_close_to_exact_on_dense_designs() -> None:
+    """The Neumann approximation, forced on n=400 at 20 comparisons per essay, is within 2 %.
+
+    Measured (seeds 0, 1, 2): mean |relative SE error| 0.71 %, 0.53 %, 0.67 %; max 3.6 %,
+    1.7 %, 2.9 %. The error is always an *under*-estimate (mean signed error equals minus the
+    mean absolute error), and it grows fast as designs thin out: 2.4-2.8 % mean and up to
+    18 % max at 10 per essay, 6.3-6.8 % mean and up to 33 % max at 6 per essay (n=2,000).
+    """
+    n, per_essay = 400, 20
+    for seed in range(3):
+        winners, losers = simulate(n, n * per_essay // 2, seed)
+        exact = fit_bradley_terry(n, winners, losers, se_method=SEMethod.EXACT)
+        approximate = fit_bradley_terry(n, winners, losers, se_method=SEMethod.APPROXIMATE)
+        assert approximate.diagnostics.se_method is SEMethod.APPROXIMATE
+        assert exact.diagnostics.se_method is SEMethod.EXACT
+        np.testing.assert_array_equal(approximate.scores, exact.scores)
+        assert np.all(np.isfinite(approximate.standard_errors))
+        assert np.all(approximate.standard_errors > 0)
+        relative = approximate.standard_errors / exact.standard_errors - 1.0
+        assert float(np.mean(np.abs(relative))) < 0.02
+        assert float(np.max(np.abs(relative))) < 0.10
+
+
+def test_auto_switches_to_approximation_above_the_exact_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """AUTO inverts small components exactly and approximates big ones, and says so."""
+    n_big = 60
+    winners, losers = simulate(n_big, 1200, seed=31)
+    small_w, small_l = simulate(5, 20, seed=32)
+    winners = np.concatenate((winners, small_w + n_big)).astype(np.intp)
+    losers = np.concatenate((losers, small_l + n_big)).astype(np.intp)
+    n = n_big + 5
+    exact = fit_bradley_terry(n, winners, losers, se_method=SEMethod.EXACT)
+    monkeypatch.setattr(bt, "EXACT_SE_MAX_COMPONENT", 10)
+    auto = fit_bradley_terry(n, winners, losers)
+    assert auto.diagnostics.se_method is SEMethod.APPROXIMATE
+    # The five-item component is still exact; the big one is close (40 per essay).
+    np.testing.assert_allclose(auto.standard_errors[n_big:], exact.standard_errors[n_big:])
+    np.testing.assert_allclose(auto.standard_errors[:n_big], exact.standard_errors[:n_big], 0.05)
+    forced = fit_bradley_terry(n, winners, losers, se_method=SEMethod.EXACT)
+    assert forced.diagnostics.se_method is SEMethod.EXACT
+    np.testing.assert_allclose(forced.standard_errors, exact.standard_errors)
+
+
+def test_centred_variances_is_callable_on_its_own() -> None:
+    """The public helper gives the same variances as the full fit."""
+    n = 50
+    winners, losers = simulate(n, 500, seed=41)
+    fit = fit_bradley_terry(n, winners, losers)
+    variances, used = centred_variances(fit.pair_table, fit.pair_weights, 0.01, SEMethod.EXACT)
+    assert used is SEMethod.EXACT
+    np.testing.assert_allclose(np.sqrt(variances), fit.standard_errors, rtol=1e-12)
+
+
+def test_ssr_formula_and_clamping() -> None:
+    """SSR = (var - mean SE^2) / var, clamped to [0, 1], 0 with fewer than two scores."""
+    scores = np.array([-2.0, 0.0, 2.0])
+    assert scale_separation_reliability(scores, np.full(3, 1.0)) == pytest.approx(
+        (8 / 3 - 1) / (8 / 3)
+    )
+    assert scale_separation_reliability(scores, np.full(3, 10.0)) == 0.0
+    assert scale_separation_reliability(scores, np.zeros(3)) == 1.0
+    assert scale_separation_reliability(np.zeros(3), np.ones(3)) == 0.0
+    assert scale_separation_reliability(np.array([1.0]), np.ones(1)) == 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Degenerate nets: never raise, never NaN, honest diagnostics
+# ---------------------------------------------------------------------------------------------
+
+
+def check_fit_invariants(
+    fit: BTFit, n: int, winners: IntArray, losers: IntArray, prior: float
+) -> None:
+    """Everything a degenerate but valid net must still satisfy."""
+    assert fit.scores.shape == (n,)
+    assert fit.standard_errors.shape == (n,)
+    assert np.all(np.isfinite(fit.scores))
+    assert np.all(np.isfinite(fit.standard_errors))
+    assert np.all(fit.standard_errors > 0)
+    assert abs(float(fit.scores.mean())) <= 1e-9 * max(1.0, float(np.max(np.abs(fit.scores))))
+    assert 0.0 <= fit.ssr <= 1.0
+    assert fit.diagnostics.converged
+    assert np.max(np.abs(gradient(fit.scores, winners, losers, prior))) < 1e-6
+
+    # Diagnostics, recomputed by counting.
+    wins = np.bincount(winners, minlength=n)
+    losses = np.bincount(losers, minlength=n)
+    played = wins + losses
+    np.testing.assert_array_equal(fit.diagnostics.isolated, np.flatnonzero(played == 0))
+    np.testing.assert_array_equal(
+        fit.diagnostics.never_won, np.flatnonzero((played > 0) & (wins == 0))
+    )
+    np.testing.assert_array_equal(
+        fit.diagnostics.never_lost, np.flatnonzero((played > 0) & (losses == 0))
+    )
+    roots = components_by_union_find(n, winners, losers)
+    assert fit.diagnostics.n_components == len(set(roots))
+    ids = fit.diagnostics.component_ids.tolist()
+    assert len(ids) == n
+    # Same partition: root -> id is a bijection between the two labellings.
+    assert len(set(zip(roots, ids, strict=True))) == len(set(roots)) == len(set(ids))
+
+    if n >= 2:
+        # An isolated item is pinned only by the prior: variance (1 - 1/n)/prior after centring.
+        isolated = fit.diagnostics.isolated
+        np.testing.assert_allclose(
+            fit.standard_errors[isolated], np.sqrt((1.0 - 1.0 / n) / prior), rtol=1e-12
+        )
+        # And every SE is the centred inverse of the Hessian at the MAP.
+        expected = np.sqrt(
+            np.diag(centred_covariance(numerical_hessian(fit.scores, winners, losers, prior)))
+        )
+        np.testing.assert_allclose(fit.standard_errors, expected, rtol=1e-4)
+
+
+@st.composite
+def nets(draw: st.DrawFn) -> tuple[int, IntArray, IntArray, float]:
+    """Small random nets with repeats, undefeated items, isolated items and several parts."""
+    n = draw(st.integers(min_value=1, max_value=12))
+    pairs: list[tuple[int, int]] = []
+    if n >= 2:
+        raw = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(1, n - 1)), max_size=40))
+        pairs = [(i, (i + offset) % n) for i, offset in raw]
+    prior = draw(st.sampled_from([0.01, 0.1, 1.0]))
+    winners = np.array([p[0] for p in pairs], dtype=np.intp)
+    losers = np.array([p[1] for p in pairs], dtype=np.intp)
+    return n, winners, losers, prior
+
+
+def _net(
+    n: int, pairs: list[tuple[int, int]], prior: float = 0.01
+) -> tuple[int, IntArray, IntArray, float]:
+    """A hand-written net in the shape the property test draws, for its named examples."""
+    winners = np.array([p[0] for p in pairs], dtype=np.intp)
+    losers = np.array([p[1] for p in pairs], dtype=np.intp)
+    return n, winners, losers, prior
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(net=nets())
+@example(net=_net(1, []))  # one essay
+@example(net=_net(6, []))  # no comparisons
+@example(net=_net(6, [(0, k) for k in range(1, 6)] * 3))  # essay 0 wins everything
+@example(net=_net(6, [(0, 1), (1, 2), (2, 0), (3, 4), (4, 5), (5, 3)]))  # two components
+@example(net=_net(4, [(0, 1)] * 20 + [(2, 3)] * 20, prior=1.0))  # two undefeated pairs
+@example(net=_net(5, [(0, 1), (1, 2), (2, 3), (3, 4)] * 5))  # a strict chain
+def test_degenerate_nets_never_break(net: tuple[int, IntArray, IntArray, float]) -> None:
+    """Any valid net fits without raising, with finite, honest, correctly diagnosed output."""
+    n, winners, losers, prior = net
+    fit = fit_bradley_terry(n, winners, losers, prior)
+    check_fit_invariants(fit, n, winners, losers, prior)
+
+
+def test_all_wins_by_one_essay() -> None:
+    """An undefeated essay gets the top, finite score and a larger SE than the others."""
+    n = 6
+    _, winners, losers, prior = _net(n, [(0, k) for k in range(1, n)] * 3)
+    fit = fit_bradley_terry(n, winners, losers, prior)
+    assert int(np.argmax(fit.scores)) == 0
+    assert np.all(fit.scores[1:] < fit.scores[0])
+    np.testing.assert_array_equal(fit.diagnostics.never_lost, [0])
+    np.testing.assert_array_equal(fit.diagnostics.never_won, np.arange(1, n))
+    assert fit.diagnostics.n_components == 1
+
+
+def test_no_comparisons_gives_zero_scores_and_prior_ses() -> None:
+    n = 7
+    fit = fit_bradley_terry(n, [], [], 0.01)
+    np.testing.assert_array_equal(fit.scores, np.zeros(n))
+    np.testing.assert_allclose(fit.standard_errors, np.sqrt((1 - 1 / n) / 0.01))
+    assert fit.ssr == 0.0
+    assert fit.diagnostics.n_components == n
+    np.testing.assert_array_equal(fit.diagnostics.isolated, np.arange(n))
+
+
+def test_single_essay_has_a_positive_finite_se() -> None:
+    """Its centred score is 0 by definition; SPEC 7 still forbids SE 0."""
+    fit = fit_bradley_terry(1, [], [])
+    np.testing.assert_array_equal(fit.scores, [0.0])
+    assert np.isfinite(fit.standard_errors[0])
+    assert fit.standard_errors[0] > 0
+    assert fit.ssr == 0.0
+
+
+def test_zero_items_is_valid_or_rejected_cleanly() -> None:
+    """n_items=0 passes validation (n >= 0), so it must fit to empty output or raise
+    BTInputError, not crash with ZeroDivisionError from 1/(n * prior)."""
+    try:
+        fit = fit_bradley_terry(0, [], [])
+    except BTInputError:
+        return
+    assert fit.scores.shape == (0,)
+    assert fit.standard_errors.shape == (0,)
+    assert fit.ssr == 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Invalid input
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n", "winners", "losers"),
+    [
+        pytest.param(3, [0, 1], [0, 2], id="self-comparison"),
+        pytest.param(3, [3], [0], id="index-too-large"),
+        pytest.param(3, [0], [-1], id="negative-index"),
+        pytest.param(3, [0, 1], [1], id="length-mismatch"),
+        pytest.param(-1, [], [], id="negative-n"),
+        pytest.param(3, [0.5], [1.5], id="non-integer-index"),
+    ],
+)
+def test_invalid_outcomes_raise(n: int, winners: list[float], losers: list[float]) -> None:
+    with pytest.raises(BTInputError):
+        fit_bradley_terry(n, np.asarray(winners), np.asarray(losers))
+
+
+@pytest.mark.parametrize("prior", [0.0, -0.01, float("nan"), float("inf")])
+def test_bad_prior_raises(prior: float) -> None:
+    with pytest.raises(BTInputError):
+        fit_bradley_terry(3, [0, 1], [1, 2], prior)
+
+
+@pytest.mark.parametrize(
+    "initial",
+    [
+        pytest.param(np.zeros(4), id="too-long"),
+        pytest.param(np.zeros(2), id="too-short"),
+        pytest.param(np.zeros((3, 1)), id="column"),
+        pytest.param(np.array([0.0, np.nan, 1.0]), id="nan"),
+    ],
+)
+def test_bad_initial_scores_raise(initial: FloatArray) -> None:
+    with pytest.raises(BTInputError):
+        fit_bradley_terry(3, [0, 1], [1, 2], initial_scores=initial)
+    with pytest.raises(BTInputError):
+        fit_bradley_terry(3, [], [], initial_scores=initial)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scale: no n x n array
+# ---------------------------------------------------------------------------------------------
+
+
+def test_map_scores_allocates_no_dense_matrix() -> None:
+    """n=5000, m=20000: an n x n float array would be 200 MB; the fit peaks at ~3 MB.
+
+    Measured with tracemalloc (which sees numpy's allocations): map_scores peaks at 2.8 MB
+    and the full AUTO fit (approximate SEs for the 5000-item component) at 3.7 MB.
+    """
+    n, m = 5000, 20000
+    winners, losers = simulate(n, m, seed=51)
+    dense_bytes = n * n * 8
+    tracemalloc.start()
+    try:
+        table = PairTable.from_outcomes(n, winners, losers)
+        estimate = map_scores(table, 0.01)
+        _, map_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        fit = fit_bradley_terry(n, winners, losers)
+        _, fit_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert estimate.converged
+    assert fit.diagnostics.se_method is SEMethod.APPROXIMATE
+    assert map_peak < dense_bytes / 20
+    assert fit_peak < dense_bytes / 20
