@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 from cj_worker.config import AlgorithmSettings
 from cj_worker.harness.judges import JUDGE_PROFILES, SimulatedJudge
 from cj_worker.harness.reliability import DEFAULT_SPLITS
 
-FloatArray = np.typing.NDArray[np.float64]
+FloatArray = NDArray[np.float64]
 
 
 @dataclass(frozen=True)

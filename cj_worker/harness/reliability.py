@@ -7,6 +7,11 @@ pairing at 6-20 comparisons per essay (SPEC section 7). Splitting the judgements
 scoring each half on its own and correlating the halves measures how reproducible the
 scores are without trusting any SE.
 
+Measured limit (``benchmarks/pairing_policies.py``): under random pairing it is within
++-0.05 of the true reliability from K = 8; under adaptive pairing both halves share a
+design that was chosen from earlier outcomes, so their errors are correlated and split-half
+is inflated too (+0.05 to +0.30 at K = 8-20), though by less than SSR.
+
 The module is pure (numpy and the core's BT solver only) so that it can move into
 ``cj_worker.core`` unchanged.
 """
@@ -44,7 +49,7 @@ def split_half_reliability(
 
     For each of ``splits`` random splits the comparisons are divided by
     :func:`stratified_halves` (each pair's comparisons alternate between the halves and
-    every essay's comparisons are split as evenly as the pairs allow), each half is fitted
+    every essay's comparisons are split nearly evenly), each half is fitted
     with MAP BT at ``prior_precision`` and the two score vectors are correlated. The mean
     correlation r over the splits is stepped up to the full length by 2r / (1 + r), since
     each half holds half the judgements.
@@ -79,8 +84,9 @@ def stratified_halves(
 
     Comparisons are visited in random order. A comparison whose pair already has more
     comparisons in one half goes to the other (repeats of a pair alternate); otherwise it
-    goes to the half that leaves its two essays' counts most even, ties by coin. So each
-    essay's comparisons are split within about one of evenly, and no half loses an essay.
+    goes to the half that leaves its two essays' counts most even, ties by coin. Measured on
+    engine runs (100-1,000 essays, K 8-20) about 80 % of essays get exactly even halves and
+    the rest differ by 2 comparisons (rarely 4), so no half loses an essay.
     A single pass over the comparisons: O(m) with O(1) Python work each.
     """
     size = winners.size

@@ -1,0 +1,38 @@
+"""The issue #4 benchmark script runs end to end in its quick mode."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_mode_prints_the_tables_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "pairing_policies.py"),
+            "--quick",
+            "--no-progress",
+            "--out",
+            str(out),
+        ],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "| n | judges | policy |" in completed.stdout
+    assert "## Targets" in completed.stdout
+    report = json.loads(out.read_text())
+    assert report["rows"]
+    assert report["k_needed_spearman_0.90"]
