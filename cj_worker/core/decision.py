@@ -8,6 +8,7 @@ be generated it finalizes with ``no_pairs_left`` instead of waiting for a sweep)
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ from numpy.typing import NDArray
 
 from cj_worker.config import AlgorithmSettings
 from cj_worker.core.coverage import CoverageMetrics, PairAvailability, is_small_net
+from cj_worker.core.history import ComparisonHistory
 from cj_worker.core.pairing import PairGenerationMode
 from cj_worker.core.stability import (
     is_stable,
@@ -84,6 +86,41 @@ class ContinuationContext:
     scores_now: FloatArray | None
     scores_previous: FloatArray | None
     settings: AlgorithmSettings
+
+    @classmethod
+    def from_history(
+        cls,
+        history: ComparisonHistory,
+        *,
+        current_wave: int,
+        total_budget: int,
+        resampling_pass_count: int,
+        scores_now: FloatArray | None,
+        scores_previous: FloatArray | None,
+        settings: AlgorithmSettings,
+        coverage: CoverageMetrics | None = None,
+    ) -> ContinuationContext:
+        """The context at the end of a wave, counted from the history.
+
+        The worker and the harness both build it here, so they cannot count differently.
+        ``coverage`` is the worker's merged metadata (never backwards); by default it is
+        measured on the history.
+        """
+        return cls(
+            essay_count=history.n_essays,
+            current_wave=current_wave,
+            submitted=history.size,
+            succeeded=int(np.count_nonzero(history.succeeded)),
+            failed=int(np.count_nonzero(history.failed)),
+            pending=int(np.count_nonzero(history.pending)),
+            total_budget=total_budget,
+            coverage=CoverageMetrics.of(history) if coverage is None else coverage,
+            availability=PairAvailability.of(history, settings.max_attempts_per_pair),
+            resampling_pass_count=resampling_pass_count,
+            scores_now=scores_now,
+            scores_previous=scores_previous,
+            settings=settings,
+        )
 
     @property
     def budget_left(self) -> int:
@@ -183,6 +220,17 @@ def decide(context: ContinuationContext) -> Decision:
         return result(Action.FINALIZE_SCORING, Reason.MAX_ITERATIONS)
     passes = c.resampling_pass_count + (next_step.action is Action.REQUEST_RESAMPLING_WAVE)
     return result(next_step.action, next_step.reason, passes)
+
+
+def decide_without_pairs(context: ContinuationContext) -> Decision:
+    """The decision when the generator returned no pair although ``decide`` expected some.
+
+    SPEC section 6 rule 8 (``no_pairs_left``, or ``low_success_rate`` under the guard);
+    ``decide`` itself trusts :class:`PairAvailability`, so callers apply this instead of
+    leaving the batch idle.
+    """
+    nothing = PairAvailability(coverage=0, resampling=0)
+    return decide(dataclasses.replace(context, availability=nothing))
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ Only the judges and the message transport are simulated; see :mod:`.runner`. Imp
 Celery or the tasks.
 """
 
+from cj_worker.core.reliability import split_half_reliability
 from cj_worker.harness.analysis import KNeeded, PairedDifference, k_needed, paired_differences
 from cj_worker.harness.config import HarnessConfig, budget_for, trajectory_settings
 from cj_worker.harness.judges import JUDGE_PROFILES, SimulatedJudge
-from cj_worker.harness.reliability import split_half_reliability
 from cj_worker.harness.result import HarnessResult, TrajectoryPoint, cap_label
 from cj_worker.harness.runner import run_harness
 from cj_worker.harness.sweep import SweepRow, run_sweep, write_csv

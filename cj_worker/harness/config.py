@@ -12,8 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cj_worker.config import AlgorithmSettings
+from cj_worker.core.reliability import DEFAULT_SPLITS
 from cj_worker.harness.judges import JUDGE_PROFILES, SimulatedJudge
-from cj_worker.harness.reliability import DEFAULT_SPLITS
 
 FloatArray = NDArray[np.float64]
 

@@ -3,11 +3,11 @@
 Only the judge and the transport are simulated. Every wave follows the worker's path: fit
 all succeeded comparisons (``bt_prior_precision``, warm-started from the previous scores),
 build the :class:`ContinuationContext`, call ``decide``; on a wave request call
-``generate_pairs`` with the decision's wave limit, judge the pairs, append them to the
-history; on a finalize, stop. The first decision is at wave 0 with an empty history,
-exactly as at intake.
+``plan_wave`` with the decision's wave limit (carrying the selection prior between waves),
+judge the pairs, append them to the history; on a finalize, stop. The first decision is at
+wave 0 with an empty history, exactly as at intake.
 
-The core functions are looked up on their modules at call time (``pairing.generate_pairs``
+The core functions are looked up on their modules at call time (``pairing.plan_wave``
 rather than a name bound at import), so the harness cannot drift onto a private copy and
 a test can observe that the production functions are the ones called.
 """
@@ -18,14 +18,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cj_worker.core import bt, decision, pairing
-from cj_worker.core.coverage import CoverageMetrics, PairAvailability
-from cj_worker.core.decision import Action, ContinuationContext, Reason
+from cj_worker.core.decision import ContinuationContext
 from cj_worker.core.history import ComparisonHistory
-from cj_worker.core.stability import max_score_change, passes_success_guard
+from cj_worker.core.reliability import split_half_reliability
+from cj_worker.core.stability import max_score_change
 from cj_worker.harness.config import HarnessConfig
 from cj_worker.harness.judges import judge_wave
 from cj_worker.harness.metrics import accuracy
-from cj_worker.harness.reliability import split_half_reliability
 from cj_worker.harness.result import (
     DecisionRecord,
     HarnessResult,
@@ -63,6 +62,7 @@ def run_harness(config: HarnessConfig) -> HarnessResult:
     history = ComparisonHistory.empty(n)
     wave = 0
     passes = 0
+    selection_precision = pairing.INITIAL_SELECTION_PRECISION
     previous: FloatArray | None = None
     trajectory: list[TrajectoryPoint] = []
     decisions: list[DecisionRecord] = []
@@ -72,7 +72,15 @@ def run_harness(config: HarnessConfig) -> HarnessResult:
         fit = bt.fit_bradley_terry(
             n, winners, losers, settings.bt_prior_precision, initial_scores=previous
         )
-        context = _context(config, history, wave, passes, fit.scores, previous)
+        context = ContinuationContext.from_history(
+            history,
+            current_wave=wave,
+            total_budget=config.total_budget,
+            resampling_pass_count=passes,
+            scores_now=fit.scores,
+            scores_previous=previous,
+            settings=settings,
+        )
         verdict = decision.decide(context)
         if wave > 0:
             k = 2.0 * history.size / n
@@ -82,16 +90,22 @@ def run_harness(config: HarnessConfig) -> HarnessResult:
             measured = split_half(winners, losers) if due else float("nan")
             trajectory.append(_point(wave, context, fit, truth, measured))
 
-        action, reason = verdict.action, verdict.reason
         planned: list[pairing.PlannedComparison] = []
-        if action.mode is not None:
-            planned = pairing.generate_pairs(
-                action.mode, history, verdict.wave_limit, streams.pairing, settings
+        if verdict.action.mode is not None:
+            plan = pairing.plan_wave(
+                verdict.action.mode,
+                history,
+                verdict.wave_limit,
+                streams.pairing,
+                settings,
+                selection_precision,
             )
-            passes = verdict.resampling_pass_count
+            planned, selection_precision = plan.comparisons, plan.selection_precision
             if not planned:
-                action, reason = _nothing_generated(context)
-        elif not action.finalizes:
+                verdict = decision.decide_without_pairs(context)
+        passes = verdict.resampling_pass_count
+        action, reason = verdict.action, verdict.reason
+        if action.mode is None and not action.finalizes:
             raise HarnessError(f"decide() returned {action} with nothing pending")
         decisions.append(DecisionRecord(wave, action, reason, passes, len(planned)))
         if action.finalizes:
@@ -134,44 +148,6 @@ def run_harness(config: HarnessConfig) -> HarnessResult:
         decisions=tuple(decisions),
         history=history,
     )
-
-
-def _context(
-    config: HarnessConfig,
-    history: ComparisonHistory,
-    wave: int,
-    passes: int,
-    scores_now: FloatArray,
-    scores_previous: FloatArray | None,
-) -> ContinuationContext:
-    """The context the continuation task builds, from the history instead of the database."""
-    settings = config.settings
-    return ContinuationContext(
-        essay_count=history.n_essays,
-        current_wave=wave,
-        submitted=history.size,
-        succeeded=int(np.count_nonzero(history.succeeded)),
-        failed=int(np.count_nonzero(history.failed)),
-        pending=int(np.count_nonzero(history.pending)),
-        total_budget=config.total_budget,
-        coverage=CoverageMetrics.of(history),
-        availability=PairAvailability.of(history, settings.max_attempts_per_pair),
-        resampling_pass_count=passes,
-        scores_now=scores_now,
-        scores_previous=scores_previous,
-        settings=settings,
-    )
-
-
-def _nothing_generated(context: ContinuationContext) -> tuple[Action, Reason]:
-    """SPEC section 6, rule 8: the generator found no pair although ``decide`` expected some.
-
-    ``decide`` cannot see this (it trusts ``PairAvailability``), so the rule, with its
-    success-rate guard, is applied here, as the continuation task has to.
-    """
-    if passes_success_guard(context.succeeded, context.failed, context.settings.min_success_rate):
-        return Action.FINALIZE_SCORING, Reason.NO_PAIRS_LEFT
-    return Action.FINALIZE_FAILURE, Reason.LOW_SUCCESS_RATE
 
 
 def _point(

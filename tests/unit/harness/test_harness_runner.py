@@ -158,14 +158,14 @@ def test_harness_calls_the_production_core(monkeypatch: pytest.MonkeyPatch) -> N
 
         monkeypatch.setattr(module, name, wrapper)
 
-    spy(pairing, "generate_pairs")
+    spy(pairing, "plan_wave")
     spy(bt, "fit_bradley_terry")
     spy(decision, "decide")
     result = run_harness(HarnessConfig(essay_count=20, budget=60, seed=0))
 
     assert calls["decide"] == len(result.decisions) == result.iterations + 1
     assert calls["fit_bradley_terry"] == result.iterations + 1
-    assert calls["generate_pairs"] == result.iterations
+    assert calls["plan_wave"] == result.iterations
 
 
 def test_harness_imports_only_core_and_config() -> None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 import pytest
 
 from cj_worker import task_names
+from cj_worker.core.pairing import INITIAL_SELECTION_PRECISION
 from cj_worker.db.states import BatchState, ComparisonRowStatus, GenerationMode
 from cj_worker.tasks.base import Message
-from cj_worker.tasks.continuation import continue_batch
+from cj_worker.tasks.continuation import SELECTION_PRECISION_KEY, continue_batch
 from tests.unit.tasks.builders import (
     FAILED,
     PENDING,
@@ -101,13 +103,36 @@ def test_the_decision_is_logged_with_its_reason_and_figures(
     assert len(comparisons(database_url, half_covered.id, wave=2)) == len(sent.messages) > 0
 
 
+COVERAGE_KEYS = (
+    "max_possible_pairs",
+    "successful_pairs_count",
+    "unique_coverage_complete",
+    "resampling_pass_count",
+)
+
+
+def coverage_keys(metadata: dict[str, Any]) -> dict[str, Any]:
+    return {key: metadata[key] for key in COVERAGE_KEYS if key in metadata}
+
+
+def test_the_selection_prior_is_carried_to_the_next_wave(
+    database_url: str, sent: CapturingTransport, half_covered: SeededBatch
+) -> None:
+    """The information policy's EM step is persisted, so the next wave starts from it."""
+    run(half_covered.id, 1)
+
+    metadata = read_batch(database_url, half_covered.id).processing_metadata
+    assert metadata[SELECTION_PRECISION_KEY] != INITIAL_SELECTION_PRECISION
+    assert 1 / 25 <= metadata[SELECTION_PRECISION_KEY] <= 4
+
+
 def test_processing_metadata_gets_the_four_coverage_keys(
     database_url: str, sent: CapturingTransport, half_covered: SeededBatch
 ) -> None:
     run(half_covered.id, 1)
 
     metadata = read_batch(database_url, half_covered.id).processing_metadata
-    assert metadata == {
+    assert coverage_keys(metadata) == {
         "max_possible_pairs": 15,
         "successful_pairs_count": 3,
         "unique_coverage_complete": False,
@@ -128,7 +153,9 @@ def test_coverage_counts_never_move_backwards(database_url: str, sent: Capturing
     run(batch.id, 1)
 
     metadata = read_batch(database_url, batch.id).processing_metadata
-    assert metadata == seeded, "larger stored counts win over the 15 / 2 counted in the rows"
+    assert {key: metadata[key] for key in seeded} == seeded, (
+        "larger stored counts win over the 15 / 2 counted in the rows; other keys are kept"
+    )
 
 
 def test_stored_complete_coverage_stays_complete(
@@ -157,7 +184,7 @@ def test_a_small_net_with_full_coverage_enters_phase_2(
 
     stored = read_batch(database_url, batch.id)
     assert stored.resampling_pass_count == 1
-    assert stored.processing_metadata == {
+    assert coverage_keys(stored.processing_metadata) == {
         "max_possible_pairs": 10,
         "successful_pairs_count": 10,
         "unique_coverage_complete": True,

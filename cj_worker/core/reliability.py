@@ -12,8 +12,8 @@ Measured limit (``benchmarks/pairing_policies.py``): under random pairing it is 
 design that was chosen from earlier outcomes, so their errors are correlated and split-half
 is inflated too (+0.05 to +0.30 at K = 8-20), though by less than SSR.
 
-The module is pure (numpy and the core's BT solver only) so that it can move into
-``cj_worker.core`` unchanged.
+It lives in the core because results (finalization) and the harness must report the same
+estimator the harness validates.
 """
 
 from __future__ import annotations

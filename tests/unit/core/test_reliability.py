@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy.special import expit
 
-from cj_worker.harness.reliability import (
+from cj_worker.core.reliability import (
     spearman_brown,
     split_half_reliability,
     stratified_halves,
