@@ -7,20 +7,31 @@ a long task would be handed to a second worker while the first still runs it.
 
 Start a worker with ``cj-worker worker`` or
 ``celery -A cj_worker.celery_app worker -Q cj.intake,cj.callbacks,cj.control,cj.judge``.
+The signal handlers at the end give workers and beat JSON log lines (``CJ_LOG_FORMAT``)
+and workers a Prometheus endpoint (``CJ_METRICS_PORT``, see ``cj_worker.metrics``).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.concurrency import get_implementation
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    celeryd_after_setup,
+    worker_process_init,
+    worker_process_shutdown,
+)
 from kombu import Exchange, Queue
 from threadpoolctl import threadpool_limits
 
 from cj_worker import task_names
 from cj_worker.config import Settings, get_settings
 from cj_worker.db.engine import dispose_engines
+from cj_worker.logs import use_json_format
 
 TASK_MODULES = (
     "cj_worker.tasks.intake",
@@ -92,3 +103,50 @@ def _prepare_pool_process(**_: Any) -> None:
     # Pool processes already share the cores; BLAS threads on top only contend (measured:
     # exact SEs for 2,000 essays 3.9 s with default threads vs 0.26 s with one, under load).
     threadpool_limits(limits=1, user_api="blas")
+
+
+# ------------------------------------------------------------------ logs and metrics
+# ``cj_worker.metrics`` is imported inside the handlers: importing prometheus_client fixes
+# its (multiprocess or not) mode, and ``cj-worker worker`` imports this module before it
+# sets PROMETHEUS_MULTIPROC_DIR.
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _structured_logs(logger: logging.Logger, **_: Any) -> None:
+    if get_settings().log_format == "json":
+        use_json_format(logger)
+
+
+@celeryd_after_setup.connect
+def _serve_metrics(instance: Any, **_: Any) -> None:
+    # Sent in the worker's main process once logging is set up (so a busy port is logged
+    # in the configured format) and before the pool forks.
+    settings = get_settings()
+    if settings.metrics_port:
+        from celery.concurrency.prefork import TaskPool as PreforkPool
+
+        from cj_worker import metrics
+
+        pool = get_implementation(instance.pool_cls)
+        metrics.serve_worker_metrics(
+            settings.metrics_port,
+            settings.database_url,
+            tasks_in_child_processes=issubclass(pool, PreforkPool),
+        )
+
+
+@worker_process_init.connect
+def _pool_process_metrics(**_: Any) -> None:
+    if get_settings().metrics_port:
+        from cj_worker import metrics
+
+        metrics.close_inherited_listener()
+
+
+@worker_process_shutdown.connect
+def _pool_process_exit(pid: int, **_: Any) -> None:
+    if get_settings().metrics_port:
+        from cj_worker import metrics
+
+        metrics.mark_process_dead(pid)

@@ -4,6 +4,7 @@ demo      run a whole batch in this process on SQLite, with the simulated judge
 migrate   bring CJ_DATABASE_URL to the current schema (alembic upgrade head)
 worker    a Celery worker for the cj.* queues (extra options go to celery)
 beat      the Celery beat scheduler (sweep and outbox relay)
+flower    Flower, the web monitor of the workers and tasks
 submit    send a batch from a CSV/JSONL file to the broker
 status    a batch's state, stop reason, counters, coverage keys and waves
 export    a batch's results as a table, CSV or JSON
@@ -19,10 +20,12 @@ import csv
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +51,7 @@ class UsageError(ValueError):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in ("worker", "beat"):
+    if extra and args.command not in ("worker", "beat", "flower"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.handler(args, extra))
@@ -195,14 +198,51 @@ def _worker(args: argparse.Namespace, extra: list[str]) -> int:
     from cj_worker.celery_app import app
 
     queues = args.queues or ",".join(task_names.QUEUES)
-    app.worker_main(["worker", "--queues", queues, "--loglevel", args.loglevel, *extra])
+    with _metrics_directory():
+        app.worker_main(["worker", "--queues", queues, "--loglevel", args.loglevel, *extra])
     return 0
+
+
+@contextmanager
+def _metrics_directory() -> Iterator[None]:
+    """Give this worker a fresh PROMETHEUS_MULTIPROC_DIR of its own, removed on exit.
+
+    Pool processes write their metrics there (see ``cj_worker.metrics``). prometheus-client
+    picks its mode when first imported, which starting the worker does, so the variable
+    is set before. A directory set by the operator is used as it is.
+    """
+    variable = "PROMETHEUS_MULTIPROC_DIR"
+    # Once prometheus_client is imported its mode is fixed: setting the variable then would
+    # make the worker serve an empty directory, so leave it unset and the worker says why
+    # it serves no metrics.
+    if (
+        not get_settings().metrics_port
+        or os.environ.get(variable)
+        or "prometheus_client" in sys.modules
+    ):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="cj-worker-metrics-")
+    os.environ[variable] = directory
+    try:
+        yield
+    finally:
+        del os.environ[variable]
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _beat(args: argparse.Namespace, extra: list[str]) -> int:
     from cj_worker.celery_app import app
 
     app.start(["beat", "--loglevel", args.loglevel, *extra])
+    return 0
+
+
+def _flower(args: argparse.Namespace, extra: list[str]) -> int:
+    from cj_worker.celery_app import app
+
+    # Flower's own options are tornado options: only the --name=value form is understood.
+    app.start(["flower", f"--port={args.port}", *extra])
     return 0
 
 
@@ -356,6 +396,12 @@ def _parser() -> argparse.ArgumentParser:
     beat = commands.add_parser("beat", help="the Celery beat scheduler (sweep, outbox relay)")
     beat.add_argument("--loglevel", "-l", default="INFO")
     beat.set_defaults(handler=_beat)
+
+    flower = commands.add_parser(
+        "flower", help="Flower, the web monitor (extra --name=value options go to Flower)"
+    )
+    flower.add_argument("--port", type=int, default=5555, help="HTTP port (5555)")
+    flower.set_defaults(handler=_flower)
 
     submit = commands.add_parser("submit", help="send a batch from a CSV/JSONL file")
     submit.add_argument("file", metavar="FILE")

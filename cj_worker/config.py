@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from functools import lru_cache
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -115,6 +115,25 @@ class Settings(AlgorithmSettings, BaseSettings):
     task_time_limit_seconds: int = Field(300, ge=1, description="Hard time limit of every task.")
     broker_visibility_timeout_seconds: int = Field(
         3600, ge=1, description="Redis visibility timeout: an unacked task is redelivered after it."
+    )
+    sweep_max_retriggers: int = Field(
+        5,
+        ge=1,
+        description=(
+            "Triggers the sweep re-sends for one wave (or one finalization) without progress"
+            " before it fails the batch as `stalled`; the k-th waits for"
+            " sweep_interval_seconds * 2**(k-1) of silence."
+        ),
+    )
+    metrics_port: int = Field(
+        9808,
+        ge=0,
+        le=65535,
+        description="Port of a worker's Prometheus metrics endpoint; 0 disables it.",
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json",
+        description="Log lines of workers and beat: one JSON object per line, or Celery's text.",
     )
 
     def algorithm(self) -> AlgorithmSettings:

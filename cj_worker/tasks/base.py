@@ -20,6 +20,7 @@ from celery import Task
 from cj_worker import task_names
 from cj_worker.celery_app import app
 from cj_worker.config import get_settings
+from cj_worker.logs import EVENT_ATTRIBUTE
 
 
 class _EventLogger(logging.LoggerAdapter[logging.Logger]):
@@ -34,6 +35,8 @@ class _EventLogger(logging.LoggerAdapter[logging.Logger]):
     ) -> tuple[Any, MutableMapping[str, Any]]:
         fields = kwargs.get("extra") or {}
         if fields:
+            # The JSON formatter logs the bare event and the fields as keys, not both twice.
+            kwargs["extra"] = {**fields, EVENT_ATTRIBUTE: str(msg)}
             msg = f"{msg} {json.dumps(fields, default=str, sort_keys=True)}"
         return msg, kwargs
 

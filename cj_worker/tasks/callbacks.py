@@ -14,13 +14,13 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from cj_worker import task_names
+from cj_worker import metrics, task_names
 from cj_worker.db import repositories
 from cj_worker.db.column_types import utc_now
 from cj_worker.db.engine import session_scope
 from cj_worker.db.models import Comparison, Decision
 from cj_worker.db.states import BatchState, ComparisonRowStatus, Slot
-from cj_worker.payloads import ComparisonResult, parse
+from cj_worker.payloads import ComparisonResult, PayloadError, parse
 from cj_worker.tasks.base import Message, cj_task, database_url, log, send_after_commit
 
 
@@ -31,9 +31,18 @@ class UnknownComparisonError(LookupError):
 @cj_task(task_names.RECORD_COMPARISON_RESULT)
 def record_comparison_result(result: dict[str, object]) -> str:
     """Record ``result``; returns recorded / late_success / duplicate / batch_closed."""
-    parsed = parse(ComparisonResult, result)
-    with session_scope(database_url()) as session:
-        outcome, messages = record(session, parsed)
+    try:
+        parsed = parse(ComparisonResult, result)
+    except PayloadError:
+        metrics.observe_callback("rejected", "invalid")
+        raise
+    try:
+        with session_scope(database_url()) as session:
+            outcome, messages = record(session, parsed)
+    except UnknownComparisonError:
+        metrics.observe_callback("rejected", parsed.status)
+        raise
+    metrics.observe_callback(outcome, parsed.status)
     send_after_commit(messages)
     return outcome
 

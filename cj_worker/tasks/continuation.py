@@ -11,20 +11,26 @@ A duplicate or late task is a no-op: the batch must still be at the wave the tas
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
-from cj_worker import task_names
+from cj_worker import metrics, task_names
 from cj_worker.config import AlgorithmSettings
 from cj_worker.core.bt import BTFit, fit_bradley_terry
-from cj_worker.core.coverage import CoverageMetrics, PairAvailability
-from cj_worker.core.decision import Action, ContinuationContext, Decision, Reason, decide
+from cj_worker.core.coverage import CoverageMetrics
+from cj_worker.core.decision import (
+    Action,
+    ContinuationContext,
+    Decision,
+    Reason,
+    decide,
+    decide_without_pairs,
+)
 from cj_worker.core.history import ComparisonHistory
-from cj_worker.core.pairing import PlannedComparison, generate_pairs
+from cj_worker.core.pairing import INITIAL_SELECTION_PRECISION, PlannedComparison, plan_wave
 from cj_worker.db import repositories
 from cj_worker.db.column_types import utc_now
 from cj_worker.db.engine import session_scope
@@ -32,6 +38,9 @@ from cj_worker.db.models import Batch, Comparison, Essay
 from cj_worker.db.states import BatchState
 from cj_worker.tasks.base import Message, cj_task, database_url, log, send_after_commit
 from cj_worker.tasks.judging import judge_requests
+
+SELECTION_PRECISION_KEY = "selection_prior_precision"
+"""``processing_metadata`` key carrying the pairing selection fit's prior between waves."""
 
 
 @cj_task(task_names.CONTINUE_BATCH)
@@ -64,21 +73,33 @@ def run_continuation(session: Session, batch_id: uuid.UUID, wave: int) -> tuple[
         return Reason.WAVE_IN_FLIGHT.value, []
 
     planned: list[PlannedComparison] = []
+    metadata = dict(batch.processing_metadata or {})
     if decision.action.mode is not None:
-        rng = np.random.default_rng([batch.seed, wave])
-        planned = generate_pairs(decision.action.mode, history, decision.wave_limit, rng, settings)
+        plan = plan_wave(
+            decision.action.mode,
+            history,
+            decision.wave_limit,
+            np.random.default_rng([batch.seed, wave]),
+            settings,
+            float(metadata.get(SELECTION_PRECISION_KEY, INITIAL_SELECTION_PRECISION)),
+        )
+        planned = plan.comparisons
+        metadata[SELECTION_PRECISION_KEY] = plan.selection_precision
         if not planned:
             # Cannot happen while PairAvailability is right; if it does, end rather than idle.
-            nothing_left = PairAvailability(coverage=0, resampling=0)
-            decision = decide(dataclasses.replace(context, availability=nothing_left))
+            decision = decide_without_pairs(context)
 
     if not repositories.record_decision(
         session, batch_id, wave, decision.action, decision.reason, _details(decision, fit)
     ):
         return "duplicate", []
 
+    batch.processing_metadata = {**metadata, **decision.metadata_updates}
     _persist_state(batch, essays, history, fit, decision)
     _log_decision(batch, wave, decision)
+    metrics.observe_decision(
+        session, decision.action.value, decision.reason.value, decision.action.mode
+    )
     if decision.action.mode is not None:
         return decision.reason.value, _dispatch_wave(session, batch, essays, planned, decision)
     batch.state = BatchState.SCORING
@@ -98,9 +119,10 @@ def _refit(
         return None
     previous = _stored_scores(essays)
     winners, losers = history.outcomes()
-    return fit_bradley_terry(
-        len(essays), winners, losers, settings.bt_prior_precision, initial_scores=previous
-    )
+    with metrics.bt_fit_timer():
+        return fit_bradley_terry(
+            len(essays), winners, losers, settings.bt_prior_precision, initial_scores=previous
+        )
 
 
 def _stored_scores(essays: list[Essay]) -> np.ndarray[Any, np.dtype[np.float64]] | None:
@@ -123,20 +145,15 @@ def _context(
         int(metadata.get("max_possible_pairs", 0)), int(metadata.get("successful_pairs_count", 0))
     )
     measured = CoverageMetrics(*repositories.get_coverage_metrics_for_batch(session, batch.id))
-    return ContinuationContext(
-        essay_count=len(essays),
+    return ContinuationContext.from_history(
+        history,
         current_wave=batch.current_wave,
-        submitted=history.size,
-        succeeded=int(history.succeeded.sum()),
-        failed=int(history.failed.sum()),
-        pending=int(history.pending.sum()),
         total_budget=batch.total_budget,
-        coverage=stored.advanced_by(measured),
-        availability=PairAvailability.of(history, settings.max_attempts_per_pair),
         resampling_pass_count=batch.resampling_pass_count,
         scores_now=None if fit is None else fit.scores,
         scores_previous=_stored_scores(essays),
         settings=settings,
+        coverage=stored.advanced_by(measured),
     )
 
 
@@ -157,7 +174,6 @@ def _persist_state(
     fit: BTFit | None,
     decision: Decision,
 ) -> None:
-    batch.processing_metadata = {**(batch.processing_metadata or {}), **decision.metadata_updates}
     batch.resampling_pass_count = decision.resampling_pass_count
     batch.last_activity_at = utc_now()
     successes = history.appearances(history.succeeded)

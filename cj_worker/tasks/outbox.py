@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cj_worker import task_names
+from cj_worker import metrics, task_names
 from cj_worker.db import repositories
 from cj_worker.db.engine import session_scope
 from cj_worker.tasks.base import Message, cj_task, database_url, log, send_after_commit
@@ -49,8 +49,10 @@ def relay_outbox() -> int:
         try:
             send_after_commit([event.message])
         except Exception as error:  # any broker failure leaves the event pending
+            metrics.observe_outbox_delivery("failed")
             _record(url, event, error)
             continue
+        metrics.observe_outbox_delivery("sent")
         with session_scope(url) as session:
             repositories.mark_outbox_sent(session, event.event_id)
         sent += 1

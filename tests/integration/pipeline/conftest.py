@@ -1,13 +1,11 @@
 """Real Celery workers on the local Redis and a throw-away PostgreSQL database.
 
 Each worker is a separate ``cj-worker worker`` process, configured only through the
-environment (as a deployment is), on a Redis database index of its own that is flushed
-first, so stray messages from another run cannot reach it.
+environment (``worker_env``, see ``tests/integration/conftest.py``) as a deployment is.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -17,55 +15,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
-from celery import Celery
 
 from cj_worker import task_names
-from cj_worker.celery_app import configure
 from cj_worker.client import get_status
-from cj_worker.config import Settings
 from cj_worker.db.repositories.reports import BatchStatus
 
-REDIS_URL = os.environ.get("CJ_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 TERMINAL = ("completed", "failed", "cancelled")
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as error:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is not reachable at {REDIS_URL}: {error}")
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {error}")
-    client.flushdb()
-    return REDIS_URL
-
-
-@pytest.fixture(scope="session")
-def worker_env(pg_url: str, redis_url: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CJ_")}
-    env.update(
-        CJ_DATABASE_URL=pg_url,
-        CJ_BROKER_URL=redis_url,
-        CJ_SWEEP_INTERVAL_SECONDS="3600",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-@pytest.fixture(scope="session")
-def producer(worker_env: dict[str, str]) -> Celery:
-    """A producer's app: same broker, no tasks of its own."""
-    app = Celery("producer")
-    configure(
-        app,
-        Settings(
-            database_url=worker_env["CJ_DATABASE_URL"], broker_url=worker_env["CJ_BROKER_URL"]
-        ),
-    )
-    return app
 
 
 class Worker:
@@ -73,6 +28,8 @@ class Worker:
         self, env: dict[str, str], log_path: Path, concurrency: int, queues: str, via_celery: bool
     ) -> None:
         self.log_path = log_path
+        self.name = f"test-{uuid.uuid4().hex[:8]}"
+        """Node name before the ``@host`` part, as Flower and ``celery inspect`` show it."""
         self._log = log_path.open("w")
         # Both documented ways to start a worker: ``cj-worker worker`` and ``celery -A``.
         entry = (
@@ -90,7 +47,7 @@ class Worker:
                 "--concurrency",
                 str(concurrency),
                 "--hostname",
-                f"test-{uuid.uuid4().hex[:8]}@%h",
+                f"{self.name}@%h",
                 "--without-gossip",
                 "--without-mingle",
                 "--loglevel",

@@ -103,14 +103,6 @@ def test_the_decision_is_logged_with_its_reason_and_figures(
     assert len(comparisons(database_url, half_covered.id, wave=2)) == len(sent.messages) > 0
 
 
-COVERAGE_KEYS = (
-    "max_possible_pairs",
-    "successful_pairs_count",
-    "unique_coverage_complete",
-    "resampling_pass_count",
-)
-
-
 def coverage_keys(metadata: dict[str, Any]) -> dict[str, Any]:
     return {key: metadata[key] for key in COVERAGE_KEYS if key in metadata}
 

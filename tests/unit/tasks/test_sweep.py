@@ -27,7 +27,7 @@ TIMEOUT = timedelta(seconds=900)
 """The default ``comparison_timeout_seconds``."""
 QUIET = timedelta(minutes=5)
 """Longer than the default sweep interval (60 s): the batch looks idle."""
-NOTHING_DONE = {"timed_out": 0, "continuations": 0, "finalizations": 0}
+NOTHING_DONE = {"timed_out": 0, "continuations": 0, "finalizations": 0, "stalled": 0}
 
 
 def run_sweep() -> dict[str, int]:
@@ -45,7 +45,7 @@ def test_pending_comparisons_older_than_the_timeout_are_timed_out(
     batch = seed_batch(database_url, 6, [Row(0, 1), Row(2, 3, PENDING), Row(4, 5, PENDING)])
     backdate_comparisons(database_url, batch.id, TIMEOUT + timedelta(seconds=30))
 
-    assert run_sweep() == {"timed_out": 2, "continuations": 1, "finalizations": 0}
+    assert run_sweep() == {"timed_out": 2, "continuations": 1, "finalizations": 0, "stalled": 0}
 
     rows = comparisons(database_url, batch.id)
     assert [row.status for row in rows] == [
@@ -72,7 +72,7 @@ def test_the_timeout_setting_decides_what_is_too_old(
 
     monkeypatch.setenv("CJ_COMPARISON_TIMEOUT_SECONDS", "60")
     get_settings.cache_clear()
-    assert run_sweep() == {"timed_out": 2, "continuations": 1, "finalizations": 0}
+    assert run_sweep() == {"timed_out": 2, "continuations": 1, "finalizations": 0, "stalled": 0}
     assert {row.status for row in comparisons(database_url, old.id)} == {
         ComparisonRowStatus.TIMED_OUT
     }
@@ -103,7 +103,7 @@ def test_a_complete_but_undecided_wave_gets_its_continuation_again(
 ) -> None:
     batch = seed_batch(database_url, 4, [Row(0, 1), Row(2, 3)], quiet_for=QUIET)
 
-    assert run_sweep() == {"timed_out": 0, "continuations": 1, "finalizations": 0}
+    assert run_sweep() == {"timed_out": 0, "continuations": 1, "finalizations": 0, "stalled": 0}
 
     assert sent.messages == [continuation(batch.id, 1)]
 
@@ -139,7 +139,7 @@ def test_a_batch_stuck_in_scoring_gets_its_finalization_again(
         quiet_for=QUIET,
     )
 
-    assert run_sweep() == {"timed_out": 0, "continuations": 0, "finalizations": 1}
+    assert run_sweep() == {"timed_out": 0, "continuations": 0, "finalizations": 1, "stalled": 0}
 
     assert sent.messages == [Message(task, {"batch_id": str(batch.id)})]
     assert read_batch(database_url, batch.id).state is BatchState.SCORING

@@ -1,0 +1,63 @@
+"""What every test with real worker processes shares: the broker, their environment, a producer.
+
+Workers use a Redis database index of their own that is flushed first, so stray messages
+from another run cannot reach them, and are configured only through the environment, as a
+deployment is.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import redis
+from celery import Celery
+
+from cj_worker.celery_app import configure
+from cj_worker.config import Settings
+
+REDIS_URL = os.environ.get("CJ_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is not reachable at {REDIS_URL}: {error}")
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {error}")
+    client.flushdb()
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def worker_env(pg_url: str, redis_url: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("CJ_") and key != "PROMETHEUS_MULTIPROC_DIR"
+    }
+    env.update(
+        CJ_DATABASE_URL=pg_url,
+        CJ_BROKER_URL=redis_url,
+        CJ_SWEEP_INTERVAL_SECONDS="3600",
+        # Several workers may run at once: only a test that scrapes one gives it a port.
+        CJ_METRICS_PORT="0",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def producer(worker_env: dict[str, str]) -> Celery:
+    """A producer's app: same broker, no tasks of its own."""
+    app = Celery("producer")
+    configure(
+        app,
+        Settings(
+            database_url=worker_env["CJ_DATABASE_URL"], broker_url=worker_env["CJ_BROKER_URL"]
+        ),
+    )
+    return app
