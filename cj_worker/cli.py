@@ -19,6 +19,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import os
 import shutil
 import sys
@@ -347,6 +348,77 @@ def _export(args: argparse.Namespace, _: list[str]) -> int:
     return 0
 
 
+def _harness(args: argparse.Namespace, _: list[str]) -> int:
+    from tqdm import tqdm
+
+    from cj_worker.config import PairingPolicy
+    from cj_worker.harness import JUDGE_PROFILES, run_sweep, write_csv
+    from cj_worker.harness.plot import PlottingUnavailableError, plot_curves
+    from cj_worker.harness.report import format_table, summarise
+
+    essays = _numbers(args.essays, int, "--essays", minimum=2)
+    budgets = _numbers(args.k, float, "--k", minimum=0.5)
+    policies = [
+        _choice(p, [str(x) for x in PairingPolicy], "--policies") for p in args.policies.split(",")
+    ]
+    judges = [_choice(j, list(JUDGE_PROFILES), "--judges") for j in args.judges.split(",")]
+    if args.seeds < 1:
+        raise UsageError("--seeds must be at least 1")
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    runs = len(essays) * len(policies) * len(judges) * len(seeds)
+    with tqdm(total=runs, unit="run", desc="harness", file=sys.stderr, disable=args.quiet) as bar:
+
+        def progress(done: int, _total: int) -> None:
+            bar.update(done - bar.n)
+
+        rows = run_sweep(
+            essays,
+            budgets,
+            seeds,
+            policies,
+            judges,
+            true_sd=args.true_sd,
+            split_half_at=budgets if args.split_half else (),
+            processes=args.processes,
+            progress=progress,
+        )
+    if args.plot:
+        try:
+            print(f"plot: {plot_curves(rows, args.plot)}", file=sys.stderr)
+        except PlottingUnavailableError as error:
+            raise UsageError(str(error)) from None
+    if args.json:
+        records = [{k: _finite(v) for k, v in row.as_dict().items()} for row in rows]
+        print(json.dumps(records, indent=2, allow_nan=False))
+    elif args.csv:
+        write_csv(rows, args.csv)
+        print(f"csv: {args.csv}", file=sys.stderr)
+    else:
+        print(format_table(summarise(rows)))
+    return 0
+
+
+def _numbers(text: str, kind: type[int] | type[float], option: str, *, minimum: float) -> list[Any]:
+    try:
+        values = [kind(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"{option} takes comma-separated numbers, got {text!r}") from None
+    if not values or min(values) < minimum:
+        raise UsageError(f"{option} needs numbers of at least {minimum:g}, got {text!r}")
+    return values
+
+
+def _choice(value: str, choices: list[str], option: str) -> str:
+    if value not in choices:
+        raise UsageError(f"{option}: {value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def _finite(value: str | int | float) -> str | int | float | None:
+    """JSON has no NaN: a metric that was not measured is null."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
 def _batch_id(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
@@ -418,6 +490,29 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("batch", metavar="BATCH")
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=_status)
+
+    harness = commands.add_parser(
+        "harness", help="synthetic nets through the production core, scored against the truth"
+    )
+    harness.add_argument("--essays", default="30,100", help="net sizes, comma-separated (30,100)")
+    harness.add_argument(
+        "--k", default="4,8,12,20", help="budgets as comparisons per essay (4,8,12,20)"
+    )
+    harness.add_argument("--seeds", type=int, default=5, help="seeds per net size (5)")
+    harness.add_argument("--first-seed", type=int, default=0)
+    harness.add_argument(
+        "--policies", default="information,random,proximity", help="pairing policies to compare"
+    )
+    harness.add_argument("--judges", default="exact", help="judge pools: exact,noisy,posbias")
+    harness.add_argument("--true-sd", type=float, default=1.5, help="SD of true abilities (1.5)")
+    harness.add_argument("--split-half", action="store_true", help="also measure split-half")
+    harness.add_argument("--processes", type=int, default=1, help="worker processes (1)")
+    harness.add_argument("--plot", metavar="FILE.png", help="accuracy and reliability vs K")
+    harness.add_argument("--quiet", action="store_true", help="no progress bar")
+    harness_form = harness.add_mutually_exclusive_group()
+    harness_form.add_argument("--json", action="store_true", help="per-seed rows as JSON")
+    harness_form.add_argument("--csv", metavar="FILE", help="write per-seed rows as CSV")
+    harness.set_defaults(handler=_harness)
 
     export = commands.add_parser("export", help="per-essay results")
     export.add_argument("batch", metavar="BATCH")
