@@ -3,7 +3,7 @@
 For 30, 100 and 1,000 essays (true SD 1.5 logits) and three judge pools (BT-exact, noisy
 d=0.7, position-biased +0.3 for slot A) every policy (information, random, proximity) runs
 to K comparisons per essay with stability stopping off, using the production
-``generate_pairs`` / ``fit_bradley_terry`` / ``decide``. The script prints markdown tables:
+``plan_wave`` / ``fit_bradley_terry`` / ``decide``. The script prints markdown tables:
 
 1. K needed for Spearman >= 0.90 and true reliability >= 0.80 (first crossing of the mean
    curve over seeds), savings vs random with paired-bootstrap SEs;

@@ -117,18 +117,6 @@ def plan_wave(
     return WavePlan(_orient(history, index, first, second, mode, rng), selection_precision)
 
 
-def generate_pairs(
-    mode: PairGenerationMode,
-    history: ComparisonHistory,
-    max_pairs: int,
-    rng: np.random.Generator,
-    settings: AlgorithmSettings,
-    selection_precision: float = INITIAL_SELECTION_PRECISION,
-) -> list[PlannedComparison]:
-    """The comparisons of :func:`plan_wave`, for callers that carry no selection state."""
-    return plan_wave(mode, history, max_pairs, rng, settings, selection_precision).comparisons
-
-
 class _PairIndex:
     """Per unordered pair: successes, failures, pending rows, and orientations judged."""
 

@@ -1,4 +1,4 @@
-"""Whole batches through the pure core: decide() -> generate_pairs() -> judge -> BT fit.
+"""Whole batches through the pure core: decide() -> plan_wave() -> judge -> BT fit.
 
 The loop below is the worker's continuation reduced to its core calls, with a perfect judge
 (the lower index always wins) and nothing ever pending. It checks that the pieces agree
@@ -19,7 +19,7 @@ from cj_worker.core.bt import fit_bradley_terry
 from cj_worker.core.coverage import CoverageMetrics, PairAvailability
 from cj_worker.core.decision import Action, ContinuationContext, Decision, Reason, decide
 from cj_worker.core.history import ComparisonHistory
-from cj_worker.core.pairing import PairGenerationMode, generate_pairs
+from cj_worker.core.pairing import PairGenerationMode, plan_wave
 from tests.unit.core.builders import extend_succeeded, history_from, make_settings
 
 
@@ -74,7 +74,7 @@ def run_batch(n: int, settings: AlgorithmSettings, budget: int, seed: int = 0) -
         if mode is None:
             assert decision.action.finalizes, f"{decision.action} with nothing pending"
             break
-        planned = generate_pairs(mode, history, decision.wave_limit, rng, settings)
+        planned = plan_wave(mode, history, decision.wave_limit, rng, settings).comparisons
         assert planned, f"decide() asked for a {mode} wave that no pair can fill"
         history = extend_succeeded(history, planned)
         waves.append((mode, len(planned)))

@@ -22,7 +22,7 @@ from cj_worker.core.pairing import (
     FULL_ENUMERATION_MAX_ESSAYS,
     PairGenerationMode,
     PlannedComparison,
-    generate_pairs,
+    plan_wave,
     resampling_cap_per_essay,
 )
 from tests.unit.core.builders import (
@@ -117,7 +117,7 @@ def generate(
 ) -> list[PlannedComparison]:
     """One wave from a fresh RNG seeded with ``seed``."""
     rng = np.random.default_rng(seed)
-    return generate_pairs(mode, history, max_pairs, rng, algorithm or make_settings())
+    return plan_wave(mode, history, max_pairs, rng, algorithm or make_settings()).comparisons
 
 
 def skew(history: ComparisonHistory) -> int:
@@ -402,7 +402,7 @@ def test_resampling_waves_share_comparisons_fairly(
     rng = np.random.default_rng(seed)
     for _ in range(waves):
         history = extend_succeeded(
-            history, generate_pairs(RESAMPLING, history, wave_limit, rng, make_settings())
+            history, plan_wave(RESAMPLING, history, wave_limit, rng, make_settings()).comparisons
         )
     resampled = np.zeros(history.size, dtype=bool)
     resampled[first_resample:] = True
@@ -419,7 +419,7 @@ def run_coverage(
 ) -> ComparisonHistory:
     """COVERAGE waves until none is left; with ``fail_first`` every pair's first try fails."""
     history = history_from(n, [])
-    while wave := generate_pairs(COVERAGE, history, max_possible_pairs(n), rng, algorithm):
+    while wave := plan_wave(COVERAGE, history, max_possible_pairs(n), rng, algorithm).comparisons:
         ledger = PairLedger.of(history)
         history = with_rows(
             history,
@@ -447,7 +447,7 @@ def test_coverage_then_one_resampling_pass_judges_every_pair_both_ways(
     assert PairAvailability.of(history, algorithm.max_attempts_per_pair).resampling == len(
         all_pairs(n)
     )
-    resample = generate_pairs(RESAMPLING, history, max_possible_pairs(n), rng, algorithm)
+    resample = plan_wave(RESAMPLING, history, max_possible_pairs(n), rng, algorithm).comparisons
     judged = PairLedger.of(extend_succeeded(history, resample)).judged_orientations
     assert all(judged[(a, b)] == {(a, b), (b, a)} for a, b in all_pairs(n))
 
@@ -482,7 +482,7 @@ def test_slot_skew_stays_small_over_all_coverage_waves(policy: PairingPolicy) ->
         rng = np.random.default_rng(seed)
         history = history_from(30, [])
         waves = 0
-        while wave := generate_pairs(COVERAGE, history, 1000, rng, algorithm):
+        while wave := plan_wave(COVERAGE, history, 1000, rng, algorithm).comparisons:
             history = extend_succeeded(history, wave)
             waves += 1
             assert skew(history) <= 3, f"seed {seed}, wave {waves}"
@@ -500,7 +500,7 @@ def test_large_net_waves_stay_near_half_the_essays_and_obey_coverage_rules() -> 
     rng = np.random.default_rng(0)
     history = history_from(n, [])
     for _ in range(3):
-        wave = generate_pairs(COVERAGE, history, n, rng, algorithm)
+        wave = plan_wave(COVERAGE, history, n, rng, algorithm).comparisons
         ledger = PairLedger.of(history)
         assert len(wave) >= 0.95 * n / 2
         assert_well_formed(wave, history, n)
