@@ -35,6 +35,7 @@ import numpy as np
 import sqlalchemy.exc
 from pydantic import ValidationError
 
+from cj_worker.client import UnknownBatchError
 from cj_worker.config import get_settings
 from cj_worker.db.migrate import MigrationsNotFoundError
 from cj_worker.embedded import EmbeddedRunError
@@ -59,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as error:
         # pydantic's own text spans several lines; PayloadError names the fields on one.
         return _fail(str(PayloadError(error.title, error)), EXIT_USER_ERROR)
-    except (UsageError, EssayFileError, PayloadError, LookupError) as error:
+    except (UsageError, EssayFileError, PayloadError, UnknownBatchError) as error:
         return _fail(str(error), EXIT_USER_ERROR)
     except (EmbeddedRunError, MigrationsNotFoundError) as error:
         return _fail(str(error), EXIT_USER_ERROR)
