@@ -7,7 +7,7 @@ beat      the Celery beat scheduler (sweep and outbox relay)
 flower    Flower, the web monitor of the workers and tasks
 submit    send a batch from a CSV/JSONL file to the broker
 status    a batch's state, stop reason, counters, coverage keys and waves
-export    a batch's results as a table, CSV or JSON
+export    a batch's results as a table, CSV or JSON, and optionally a plot
 harness   sweep synthetic nets through the production core (see ``cj-worker harness -h``)
 
 Every error a user can cause prints one line on stderr and exits non-zero.
@@ -35,13 +35,17 @@ import numpy as np
 import sqlalchemy.exc
 from pydantic import ValidationError
 
-from cj_worker.client import UnknownBatchError
+from cj_worker.client import BatchResults, UnknownBatchError
 from cj_worker.config import get_settings
 from cj_worker.db.migrate import MigrationsNotFoundError
 from cj_worker.embedded import EmbeddedRunError
 from cj_worker.essay_files import EssayFileError, read_essays
 from cj_worker.payloads import EssayIn, ExternalJudge, PayloadError, SimulatedJudge
 
+GRADE_SCALE_HELP = (
+    "grade scale of the anchors: a built-in name (swedish_8_anchor, the default;"
+    ' eng5_np_legacy_9_step; eng5_np_national_9_step) or JSON {"grades": [...], "priors": [...]}'
+)
 EXIT_USER_ERROR = 2
 EXIT_UNREACHABLE = 3
 
@@ -111,10 +115,12 @@ def _demo(args: argparse.Namespace, _: list[str]) -> int:
 
     essays = read_essays(Path(args.file)) if args.file else _sample_essays(args.essays, args.seed)
     overrides = {"pair_seed": args.seed, **_overrides(args.set)}
+    scale = _grade_scale(args.grade_scale)
     request = BatchRequest(
         essays=essays,
         budget=args.budget,
         settings=overrides,
+        **({} if scale is None else {"grade_scale": scale}),
         judge=SimulatedJudge(
             discrimination=args.discrimination,
             position_bias=args.position_bias,
@@ -164,14 +170,19 @@ def _sample_essays(count: int, seed: int) -> list[EssayIn]:
 
 
 def _table(rows: Sequence[Any], truth: dict[str, float | None] | None = None) -> str:
-    header = f"{'rank':>4}  {'id':<20} {'score':>8} {'SE':>7} {'comparisons':>11}  anchor"
+    header = (
+        f"{'rank':>4}  {'id':<20} {'score':>8} {'SE':>7} {'comparisons':>11}  anchor "
+        f"{'grade':<6} {'conf':>5} {'infit':>6}"
+    )
     if truth is not None:
         header += "   true"
     lines = [header]
     for row in rows:
         line = (
             f"{row.rank:>4}  {row.essay_id:<20} {row.score:>8.3f} {row.standard_error:>7.3f} "
-            f"{row.comparisons:>11}  {'yes' if row.is_anchor else '':<6}"
+            f"{row.comparisons:>11}  {'yes' if row.is_anchor else '':<6} "
+            f"{row.grade or '-':<6} {_number(row.confidence, 2):>5} "
+            f"{_number(row.infit, 2) + ('*' if row.misfit else ''):>6}"
         )
         if truth is not None:
             line += f" {_number(truth.get(row.essay_id)):>6}"
@@ -179,8 +190,8 @@ def _table(rows: Sequence[Any], truth: dict[str, float | None] | None = None) ->
     return "\n".join(lines)
 
 
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
+def _number(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 # ---------------------------------------------------------------------- servers' side
@@ -260,9 +271,23 @@ def _submit(args: argparse.Namespace, _: list[str]) -> int:
         tenant=args.tenant,
         external_ref=args.external_ref,
         result_task=args.result_task,
+        grade_scale=_grade_scale(args.grade_scale),
     )
     print(json.dumps({"batch_id": str(batch_id)}) if args.json else batch_id)
     return 0
+
+
+def _grade_scale(value: str | None) -> str | dict[str, Any] | None:
+    """A built-in scale's name, or a scale of one's own as a JSON object."""
+    if value is None or not value.lstrip().startswith("{"):
+        return value
+    try:
+        definition = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"--grade-scale is not valid JSON: {error}") from None
+    if not isinstance(definition, dict):
+        raise UsageError("--grade-scale takes a scale name or a JSON object")
+    return definition
 
 
 def _judge(value: str) -> SimulatedJudge | ExternalJudge:
@@ -320,33 +345,76 @@ def _export(args: argparse.Namespace, _: list[str]) -> int:
     from cj_worker import client
 
     results = client.get_results(_batch_id(args.batch))
+    if not results.essays and (args.plot or not (args.json or args.csv)):
+        raise UsageError(f"batch {args.batch} has no results yet (state {results.status.state})")
+    if args.plot:
+        from cj_worker.result_plot import PlottingUnavailableError, plot_results
+
+        try:
+            plot_results(results, args.plot)
+        except PlottingUnavailableError as error:
+            raise UsageError(str(error)) from None
     if args.json:
         print(json.dumps(results.as_dict(), indent=2))
     elif args.csv:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["rank", "id", "score", "se", "comparisons", "wins", "is_anchor", "grade"])
-        for row in results.essays:
-            writer.writerow(
-                [
-                    row.rank,
-                    row.essay_id,
-                    f"{row.score:.6f}",
-                    f"{row.standard_error:.6f}",
-                    row.comparisons,
-                    row.wins,
-                    row.is_anchor,
-                    row.grade or "",
-                ]
-            )
-        sys.stdout.write(buffer.getvalue())
+        sys.stdout.write(_results_csv(results))
     else:
-        if not results.essays:
-            raise UsageError(
-                f"batch {args.batch} has no results yet (state {results.status.state})"
-            )
         print(_table(results.essays))
     return 0
+
+
+def _results_csv(results: BatchResults) -> str:
+    """One row per essay; a ``p_<grade>`` column per grade when grades were projected."""
+    grades = [str(g) for g in results.grade_scale["grades"]]
+    projected = any(row.grade_probabilities is not None for row in results.essays)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    header = [
+        "rank",
+        "id",
+        "score",
+        "se",
+        "ci95_low",
+        "ci95_high",
+        "comparisons",
+        "wins",
+        "is_anchor",
+        "grade",
+        "confidence",
+        "projected_grade",
+        "infit",
+        "outfit",
+        "misfit",
+    ]
+    writer.writerow(header + ([f"p_{grade}" for grade in grades] if projected else []))
+    for row in results.essays:
+        low, high = row.interval_95
+        line = [
+            row.rank,
+            row.essay_id,
+            f"{row.score:.6f}",
+            f"{row.standard_error:.6f}",
+            f"{low:.6f}",
+            f"{high:.6f}",
+            row.comparisons,
+            row.wins,
+            row.is_anchor,
+            row.grade or "",
+            _fixed(row.confidence),
+            row.projected_grade or "",
+            _fixed(row.infit),
+            _fixed(row.outfit),
+            row.misfit,
+        ]
+        if projected:
+            probabilities = row.grade_probabilities or {}
+            line += [_fixed(probabilities.get(grade)) for grade in grades]
+        writer.writerow(line)
+    return buffer.getvalue()
+
+
+def _fixed(value: float | None) -> str:
+    return "" if value is None else f"{value:.6f}"
 
 
 def _harness(args: argparse.Namespace, _: list[str]) -> int:
@@ -454,6 +522,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--error-rate", type=float, default=0.0, help="share of failed comparisons")
     demo.add_argument("--db", help="SQLite file to keep (default: a temporary one)")
     demo.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
+    demo.add_argument("--grade-scale", help=GRADE_SCALE_HELP)
     demo.add_argument("--json", action="store_true", help="print the results as JSON")
     demo.set_defaults(handler=_demo)
 
@@ -484,6 +553,7 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--result-task", help="Celery task that receives the result event")
     submit.add_argument("--judge", default="simulated", help="simulated | external:TASK_NAME")
     submit.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
+    submit.add_argument("--grade-scale", help=GRADE_SCALE_HELP)
     submit.add_argument("--json", action="store_true")
     submit.set_defaults(handler=_submit)
 
@@ -520,6 +590,12 @@ def _parser() -> argparse.ArgumentParser:
     form = export.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true")
     form.add_argument("--csv", action="store_true")
+    export.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also draw scores with 95 %% intervals, anchors and grade boundaries (needs the"
+        " plot extra)",
+    )
     export.set_defaults(handler=_export)
     return parser
 

@@ -30,6 +30,7 @@ from cj_worker.payloads import (
     ComparisonResult,
     EssayIn,
     ExternalJudge,
+    GradeScaleIn,
     SimulatedJudge,
     parse,
 )
@@ -58,10 +59,17 @@ def submit_batch(
     tenant: str | None = None,
     external_ref: str | None = None,
     result_task: str | None = None,
+    result_queue: str | None = None,
+    grade_scale: str | GradeScaleIn | dict[str, Any] | None = None,
     batch_id: uuid.UUID | None = None,
     app: Celery | None = None,
 ) -> uuid.UUID:
-    """Validate and enqueue a batch; returns its id (pass ``batch_id`` to make retries safe)."""
+    """Validate and enqueue a batch; returns its id (pass ``batch_id`` to make retries safe).
+
+    ``result_task`` receives the result event on ``result_queue`` (default ``cj.results``).
+    ``grade_scale`` names a built-in scale or defines one (``{"grades": [...], "priors":
+    [...]}``); it defaults to ``swedish_8_anchor``. Anchors' grades must be in it.
+    """
     fields: dict[str, Any] = {
         "essays": [e.model_dump() if isinstance(e, EssayIn) else e for e in essays],
         "budget": budget,
@@ -70,6 +78,12 @@ def submit_batch(
         "external_ref": external_ref,
         "result_task": result_task,
     }
+    if result_queue is not None:
+        fields["result_queue"] = result_queue
+    if grade_scale is not None:
+        fields["grade_scale"] = (
+            grade_scale.model_dump() if isinstance(grade_scale, GradeScaleIn) else grade_scale
+        )
     if judge is not None:
         fields["judge"] = judge.model_dump()
     if batch_id is not None:

@@ -10,10 +10,25 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cj_worker import task_names
 from cj_worker.config import AlgorithmSettings
+from cj_worker.core.grade_scales import (
+    BUILT_IN_SCALES,
+    DEFAULT_GRADE_SCALE,
+    GradeScale,
+    built_in_scale,
+)
 
 __all__ = [
     "BatchRequest",
@@ -21,6 +36,7 @@ __all__ = [
     "ComparisonResult",
     "EssayIn",
     "ExternalJudge",
+    "GradeScaleIn",
     "PayloadError",
     "SimulatedJudge",
     "parse",
@@ -95,6 +111,34 @@ class ExternalJudge(_Message):
 JudgeSpec = Annotated[SimulatedJudge | ExternalJudge, Field(discriminator="kind")]
 
 
+class GradeScaleIn(_Message):
+    """A producer's own grade scale: labels from lowest to highest, optional prior shares."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64)] = "custom"
+    grades: Annotated[list[str], Field(min_length=2, max_length=64)]
+    priors: list[float] | None = None
+    """Expected share of each grade (any positive numbers; normalised)."""
+
+    @model_validator(mode="after")
+    def _valid(self) -> Self:
+        if self.name in BUILT_IN_SCALES:
+            raise ValueError(
+                f"name: {self.name!r} is a built-in scale; give your own scale another name"
+            )
+        self.scale()  # GradeScaleError is a ValueError: pydantic reports it on this field
+        return self
+
+    def scale(self) -> GradeScale:
+        return GradeScale(
+            self.name, tuple(self.grades), None if self.priors is None else tuple(self.priors)
+        )
+
+
+def _scale_kind(value: Any) -> str:
+    """A string names a built-in scale; anything else must be a scale definition."""
+    return "name" if isinstance(value, str) else "definition"
+
+
 class BatchRequest(_Message):
     """Payload of ``cj.create_batch``."""
 
@@ -112,6 +156,25 @@ class BatchRequest(_Message):
     """Celery task that receives the result event when the batch ends."""
     result_queue: Annotated[str, Field(min_length=1, max_length=255)] = task_names.RESULTS_QUEUE
     """Queue of the result event: one the producer's workers consume, not a cj queue."""
+    grade_scale: Annotated[
+        Annotated[Annotated[str, Field(min_length=1, max_length=64)], Tag("name")]
+        | Annotated[GradeScaleIn, Tag("definition")],
+        Discriminator(_scale_kind),
+    ] = DEFAULT_GRADE_SCALE
+    """A built-in scale's name or a scale of the producer's; anchors' grades must be in it."""
+
+    @field_validator("grade_scale")
+    @classmethod
+    def _known_scale(cls, value: str | GradeScaleIn) -> str | GradeScaleIn:
+        if isinstance(value, str):
+            built_in_scale(value)  # raises naming the built-in scales
+        return value
+
+    def scale(self) -> GradeScale:
+        """The resolved grade scale of this batch."""
+        if isinstance(self.grade_scale, GradeScaleIn):
+            return self.grade_scale.scale()
+        return built_in_scale(self.grade_scale)
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -126,6 +189,13 @@ class BatchRequest(_Message):
                 raise ValueError(f"essays: duplicate essay id {essay.id!r}")
             seen.add(essay.id)
         AlgorithmSettings().override(self.settings)  # raises naming the bad setting
+        scale = self.scale()
+        for position, essay in enumerate(self.essays):
+            if essay.is_anchor and essay.grade not in scale.grades:
+                raise ValueError(
+                    f"essays.{position}.grade: anchor {essay.id!r} has grade {essay.grade!r}, "
+                    f"which is not in grade scale {scale.name!r} ({', '.join(scale.grades)})"
+                )
         if isinstance(self.judge, SimulatedJudge):
             missing = [e.id for e in self.essays if e.true_score is None]
             if missing:

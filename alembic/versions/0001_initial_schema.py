@@ -23,6 +23,9 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 BATCH_STATES = "'created', 'collecting', 'scoring', 'completed', 'failed', 'cancelled'"
+PROJECTION_STATUSES = (
+    "'projected', 'only_anchors', 'no_anchors', 'one_anchor_grade', 'anchors_not_separated'"
+)
 ZERO = sa.text("0")
 EMPTY_JSON = sa.text("'{}'")
 
@@ -79,6 +82,7 @@ def upgrade() -> None:
         sa.Column("total_budget", sa.Integer(), nullable=False),
         sa.Column("settings", _json(), nullable=False),
         sa.Column("judge", _json(), nullable=False),
+        sa.Column("grade_scale", _json(), nullable=False),
         sa.Column("result_task", sa.String(255), nullable=True),
         sa.Column("result_queue", sa.String(255), nullable=True),
         sa.Column("seed", sa.BigInteger(), nullable=False),
@@ -193,8 +197,15 @@ def upgrade() -> None:
         sa.Column("standard_error", sa.Double(), nullable=False),
         sa.Column("comparisons", sa.Integer(), nullable=False),
         sa.Column("wins", sa.Integer(), nullable=False),
+        sa.Column("infit", sa.Double(), nullable=True),
+        sa.Column("outfit", sa.Double(), nullable=True),
+        sa.Column("misfit", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column("grade", sa.String(32), nullable=True),
+        sa.Column("grade_probabilities", _json(), nullable=True),
+        sa.Column("confidence", sa.Double(), nullable=True),
         sa.Column("details", _json(), server_default=EMPTY_JSON, nullable=False),
         *_non_negative("essay_results", "comparisons", "wins"),
+        _check("essay_results", "confidence_range", "confidence BETWEEN 0 AND 1"),
         _batch_fk("essay_results"),
         sa.ForeignKeyConstraint(
             ["essay_id"],
@@ -218,10 +229,19 @@ def upgrade() -> None:
         sa.Column("comparisons_failed", sa.Integer(), nullable=False),
         sa.Column("waves", sa.Integer(), nullable=False),
         sa.Column("ssr", sa.Double(), nullable=True),
+        sa.Column("split_half", sa.Double(), nullable=True),
+        sa.Column("separation", sa.Double(), nullable=True),
+        sa.Column("ssr_inflated", sa.Boolean(), nullable=True),
+        _enum("grade_projection", nullable=True),
         sa.Column("duration_seconds", sa.Double(), nullable=False),
         sa.Column("summary", _json(), nullable=False),
         _timestamp("created_at"),
         _check("batch_results", "state_valid", f"state IN ({BATCH_STATES})"),
+        _check(
+            "batch_results",
+            "grade_projection_valid",
+            f"grade_projection IN ({PROJECTION_STATUSES})",
+        ),
         *_non_negative(
             "batch_results",
             "comparisons_made",

@@ -19,6 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from cj_worker.core.grade_scales import DEFAULT_GRADE_SCALE, built_in_scale
+from cj_worker.core.grading import ProjectionStatus
 from cj_worker.db.column_types import StrEnumType, UTCDateTime, utc_now, values_check
 from cj_worker.db.states import (
     BatchState,
@@ -40,6 +42,10 @@ NAMING_CONVENTION = {
 JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 EMPTY_JSON = sa.text("'{}'")
 ZERO = sa.text("0")
+
+
+def _default_grade_scale() -> dict[str, Any]:
+    return built_in_scale(DEFAULT_GRADE_SCALE).as_json()
 
 
 def _batch_fk() -> sa.ForeignKey:
@@ -89,6 +95,9 @@ class Batch(Base):
     """The effective ``AlgorithmSettings`` of this batch (``model_dump(mode="json")``)."""
     judge: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE)
     """Which judge answers, e.g. ``{"kind": "external", "task": "producer.judge"}``."""
+    grade_scale: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE, default=_default_grade_scale)
+    """The resolved scale (``GradeScale.as_json()``: name, grades, priors), frozen with the
+    batch like the settings, so a later change to a built-in scale cannot regrade it."""
     result_task: Mapped[str | None] = mapped_column(sa.String(255))
     result_queue: Mapped[str | None] = mapped_column(sa.String(255))
     """Queue the result event goes to; never one the cj workers consume."""
@@ -208,7 +217,8 @@ class Decision(Base):
 
 
 class EssayResult(Base):
-    """Final rank, score and SE of an essay; ``details`` holds grades and fit extras."""
+    """Final rank, score, SE, fit and grade of an essay; ``details`` holds the extras
+    (standardised infit and outfit, the grade the calibration projects)."""
 
     __tablename__ = "essay_results"
     __table_args__ = (
@@ -216,6 +226,7 @@ class EssayResult(Base):
         # Deleting a batch cascades essay by essay; without it each one scans this table.
         sa.Index("ix_essay_results_essay_id", "essay_id"),
         *_non_negative("comparisons", "wins"),
+        sa.CheckConstraint("confidence BETWEEN 0 AND 1", name="confidence_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
@@ -225,7 +236,18 @@ class EssayResult(Base):
     score: Mapped[float]
     standard_error: Mapped[float]
     comparisons: Mapped[int]
+    """Successful comparisons only."""
     wins: Mapped[int]
+    infit: Mapped[float | None]
+    """Information-weighted mean square; None without comparisons."""
+    outfit: Mapped[float | None]
+    misfit: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    grade: Mapped[str | None] = mapped_column(sa.String(32))
+    """The known grade of an anchor, else the most probable projected grade."""
+    grade_probabilities: Mapped[dict[str, float] | None] = mapped_column(JSON_TYPE)
+    """Probability per grade label; None when grades were not projected."""
+    confidence: Mapped[float | None]
+    """Probability of ``grade`` (1 for anchors)."""
     details: Mapped[dict[str, Any]] = mapped_column(
         JSON_TYPE, default=dict, server_default=EMPTY_JSON
     )
@@ -237,6 +259,9 @@ class BatchResult(Base):
     __tablename__ = "batch_results"
     __table_args__ = (
         sa.CheckConstraint(values_check("state", BatchState), name="state_valid"),
+        sa.CheckConstraint(
+            values_check("grade_projection", ProjectionStatus), name="grade_projection_valid"
+        ),
         *_non_negative("comparisons_made", "comparisons_succeeded", "comparisons_failed", "waves"),
     )
 
@@ -248,8 +273,15 @@ class BatchResult(Base):
     comparisons_failed: Mapped[int]
     waves: Mapped[int]
     ssr: Mapped[float | None]
+    split_half: Mapped[float | None]
+    """Split-half reliability; None when undefined or the batch failed."""
+    separation: Mapped[float | None]
+    ssr_inflated: Mapped[bool | None]
+    grade_projection: Mapped[ProjectionStatus | None] = mapped_column(StrEnumType(ProjectionStatus))
+    """Whether grades were projected and if not why; None for a failed batch."""
     duration_seconds: Mapped[float]
     summary: Mapped[dict[str, Any]] = mapped_column(JSON_TYPE)
+    """The result event's batch-level part: reliability, grading, judges, counts."""
     created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=sa.func.now())
 
 

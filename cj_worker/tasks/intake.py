@@ -50,6 +50,7 @@ def store_batch(
             "total_budget": request.budget or settings.max_pairwise_comparisons,
             "settings": settings.model_dump(mode="json"),
             "judge": request.judge.model_dump(mode="json"),
+            "grade_scale": request.scale().as_json(),
             "result_task": request.result_task,
             "result_queue": request.result_queue,
             "seed": seed,

@@ -37,6 +37,23 @@ STOP_REASONS = {
     "resampling_cap",
     "no_pairs_left",
 }
+EXPORT_COLUMNS = [
+    "rank",
+    "id",
+    "score",
+    "se",
+    "ci95_low",
+    "ci95_high",
+    "comparisons",
+    "wins",
+    "is_anchor",
+    "grade",
+    "confidence",
+    "projected_grade",
+    "infit",
+    "outfit",
+    "misfit",
+]
 COVERAGE_KEYS = (
     "max_possible_pairs",
     "successful_pairs_count",
@@ -261,24 +278,20 @@ def test_export_as_csv(run: Runner, demo_batch: DemoBatch, monkeypatch: pytest.M
 
     assert result.code == 0, result.err
     rows = list(csv.DictReader(io.StringIO(result.out)))
-    assert list(rows[0]) == [
-        "rank",
-        "id",
-        "score",
-        "se",
-        "comparisons",
-        "wins",
-        "is_anchor",
-        "grade",
-    ]
+    assert list(rows[0]) == EXPORT_COLUMNS, "no p_<grade> columns without a projection"
     expected = demo_batch.output["essays"]
     assert [row["id"] for row in rows] == [essay["id"] for essay in expected]
     assert [int(row["rank"]) for row in rows] == list(range(1, 13))
     for row, essay in zip(rows, expected, strict=True):
         assert float(row["score"]) == pytest.approx(essay["score"], abs=1e-6)
         assert float(row["se"]) == pytest.approx(essay["se"], abs=1e-6)
+        half = 1.959964 * essay["se"]
+        assert float(row["ci95_low"]) == pytest.approx(essay["score"] - half, abs=1e-5)
+        assert float(row["ci95_high"]) == pytest.approx(essay["score"] + half, abs=1e-5)
         assert (int(row["comparisons"]), int(row["wins"])) == (essay["comparisons"], essay["wins"])
-        assert (row["is_anchor"], row["grade"]) == ("False", "")
+        assert (row["is_anchor"], row["grade"], row["confidence"]) == ("False", "", "")
+        assert float(row["infit"]) == pytest.approx(essay["infit"], abs=1e-6)
+        assert row["misfit"] in ("True", "False")
 
 
 def test_export_as_json_is_what_the_demo_printed(
@@ -304,6 +317,120 @@ def test_export_as_a_table(
     lines = result.out.splitlines()
     assert lines[0].split()[:2] == ["rank", "id"]
     assert [line.split()[1] for line in lines[1:]] == [e["id"] for e in demo_batch.output["essays"]]
+
+
+def anchored_essays(path: Path) -> Path:
+    """A JSONL net of 16 students and 8 anchors (E, C, A), true scores one logit apart."""
+    grades = {0: "E", 1: "E", 7: "C", 8: "C", 9: "C", 15: "A", 16: "A", 17: "A"}
+    lines = [
+        {
+            "id": f"x{i:02d}",
+            "true_score": i - 12.0,
+            "is_anchor": i in grades,
+            "grade": grades.get(i),
+        }
+        for i in range(24)
+    ]
+    path.write_text("\n".join(json.dumps(line) for line in lines))
+    return path
+
+
+@pytest.fixture(scope="module")
+def graded_batch(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> Iterator[DemoBatch]:
+    """A demo batch with anchors, so its results carry grades."""
+    folder = tmp_path_factory.mktemp("cli-graded")
+    path = folder / "graded.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    essays = anchored_essays(folder / "net.jsonl")
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
+        patch.setenv("CJ_DATABASE_URL", "sqlite:///unused")
+        code = cli.main(
+            ["demo", "--file", str(essays), "--budget", "200", "--json", "--db", str(path)]
+        )
+    get_settings.cache_clear()
+    assert code == 0
+    url = f"sqlite:///{path}"
+    output = json.loads(out.getvalue())
+    yield DemoBatch(url, output["batch_id"], output)
+    get_engine(url).dispose()
+
+
+def test_a_demo_with_anchors_reports_grades(graded_batch: DemoBatch) -> None:
+    output = graded_batch.output
+    assert output["grading"]["status"] == "projected"
+    assert output["grade_scale"]["name"] == "swedish_8_anchor"
+    for essay in output["essays"]:
+        probabilities = essay["grade_probabilities"]
+        assert list(probabilities) == ["F", "E", "D", "D+", "C", "C+", "B", "A"]
+        assert sum(probabilities.values()) == pytest.approx(1.0)
+        assert essay["confidence"] == probabilities[essay["grade"]]
+    anchors = {e["id"]: e["grade"] for e in output["essays"] if e["is_anchor"]}
+    assert anchors == {"x00": "E", "x01": "E", "x07": "C", "x08": "C", "x09": "C"} | {
+        "x15": "A",
+        "x16": "A",
+        "x17": "A",
+    }
+
+
+def test_export_as_csv_has_a_probability_column_per_grade(
+    run: Runner, graded_batch: DemoBatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_database(monkeypatch, graded_batch.url)
+
+    result = run("export", graded_batch.batch_id, "--csv")
+
+    assert result.code == 0, result.err
+    rows = list(csv.DictReader(io.StringIO(result.out)))
+    grades = ["F", "E", "D", "D+", "C", "C+", "B", "A"]
+    assert list(rows[0]) == EXPORT_COLUMNS + [f"p_{grade}" for grade in grades]
+    for row in rows:
+        probabilities = {grade: float(row[f"p_{grade}"]) for grade in grades}
+        assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+        assert float(row["confidence"]) == pytest.approx(probabilities[row["grade"]], abs=1e-6)
+
+
+def test_export_as_a_table_shows_grades(
+    run: Runner, graded_batch: DemoBatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_database(monkeypatch, graded_batch.url)
+
+    result = run("export", graded_batch.batch_id)
+
+    assert result.code == 0, result.err
+    header, *lines = result.out.splitlines()
+    assert header.split()[-3:] == ["grade", "conf", "infit"]
+    by_id = {e["id"]: e for e in graded_batch.output["essays"]}
+    for line in lines:
+        fields = line.split()
+        assert fields[-3] == by_id[fields[1]]["grade"]
+
+
+def test_export_draws_a_plot(
+    run: Runner, graded_batch: DemoBatch, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    use_database(monkeypatch, graded_batch.url)
+    target = tmp_path / "net.png"
+
+    result = run("export", graded_batch.batch_id, "--csv", "--plot", str(target))
+
+    assert result.code == 0, result.err
+    assert target.read_bytes().startswith(b"\x89PNG"), "a PNG file"
+    assert result.out.startswith("rank,id,"), "the CSV still goes to stdout"
+
+
+def test_export_without_matplotlib_says_which_extra_to_install(
+    run: Runner, graded_batch: DemoBatch, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    use_database(monkeypatch, graded_batch.url)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises
+
+    result = run("export", graded_batch.batch_id, "--plot", str(tmp_path / "net.png"))
+
+    assert_one_line_error(result, contains="pip install 'cj-worker[plot]'", code=2)
+    assert not (tmp_path / "net.png").exists()
 
 
 # ---------------------------------------------------------------------------- submit
@@ -344,7 +471,35 @@ def test_submit_sends_the_file_and_prints_the_batch_id(
     assert str(request.batch_id) == batch_id
     assert (request.budget, request.tenant, request.judge.kind) == (9, "t1", "external")
     assert request.settings == {"max_iterations": "4", "pair_seed": None}
+    assert request.scale().name == "swedish_8_anchor"
     assert queued(broker, task_names.INTAKE_QUEUE) == 0, "one message"
+
+
+@pytest.mark.parametrize(
+    ("option", "grades"),
+    [
+        pytest.param("eng5_np_national_9_step", tuple("0123456789"), id="built-in"),
+        pytest.param('{"name": "pf", "grades": ["fail", "pass"]}', ("fail", "pass"), id="json"),
+    ],
+)
+def test_submit_sends_the_grade_scale(
+    run: Runner, tmp_path: Path, broker: Celery, option: str, grades: tuple[str, ...]
+) -> None:
+    essays = tmp_path / "net.csv"
+    essays.write_text("id,text\na,first\nb,second\n")
+
+    result = run(
+        "submit", str(essays), "--judge", "external:producer.judge", "--grade-scale", option
+    )
+
+    assert result.code == 0, result.err
+    with broker.connection_for_read() as connection:
+        queue = connection.SimpleQueue(task_names.INTAKE_QUEUE)
+        message = queue.get(timeout=1)
+        message.ack()
+        queue.close()
+    _, kwargs, _ = message.payload
+    assert parse(BatchRequest, kwargs["request"]).scale().grades == grades
 
 
 def test_submit_to_an_unreachable_broker_fails_fast_in_one_line(tmp_path: Path) -> None:
@@ -410,6 +565,16 @@ def essay_file(tmp_path: Path) -> str:
         ),
         pytest.param(
             ["submit", "{file}", "--set", "=3"], "--set takes KEY=VALUE", id="set-without-key"
+        ),
+        pytest.param(
+            ["submit", "{file}", "--grade-scale", "{{not json"],
+            "--grade-scale is not valid JSON",
+            id="grade-scale-bad-json",
+        ),
+        pytest.param(
+            ["submit", "{file}", "--grade-scale", "ib_7"],
+            "unknown grade scale 'ib_7'",
+            id="grade-scale-unknown",
         ),
         pytest.param(
             ["submit", "{file}", "--judge", "oracle"],
@@ -479,7 +644,10 @@ def test_exporting_a_batch_without_results_prints_one_line(
     with session_scope(database_url) as session:
         batch_id = str(make_batch(session, 3).id)
 
-    assert_one_line_error(run("export", batch_id), contains="has no results yet (state collecting)")
+    for argv in (["export", batch_id], ["export", batch_id, "--csv", "--plot", "x.png"]):
+        assert_one_line_error(run(*argv), contains="has no results yet (state collecting)")
+    header = run("export", batch_id, "--csv").out
+    assert header.startswith("rank,id,score"), "--csv alone still prints its header"
 
 
 def test_an_unreachable_database_prints_one_line(

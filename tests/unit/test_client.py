@@ -24,6 +24,7 @@ from cj_worker.payloads import (
     ComparisonResult,
     EssayIn,
     ExternalJudge,
+    GradeScaleIn,
     PayloadError,
     SimulatedJudge,
     parse,
@@ -94,6 +95,22 @@ def test_submit_batch_sends_a_valid_request_to_the_intake_queue(producer: Celery
     assert request.result_task == "producer.cj_result"
     for queue in (task_names.CALLBACKS_QUEUE, task_names.CONTROL_QUEUE, task_names.JUDGE_QUEUE):
         assert drain(producer, queue) == []
+
+
+def test_submit_batch_sends_the_result_queue_and_grade_scale(producer: Celery) -> None:
+    anchors = [EssayIn(id="a", is_anchor=True, grade="merit", true_score=0.0), *essays(2)]
+    client.submit_batch(
+        anchors,
+        result_task="producer.cj_result",
+        result_queue="producer.results",
+        grade_scale=GradeScaleIn(name="btec", grades=["pass", "merit", "distinction"]),
+        app=producer,
+    )
+
+    [message] = drain(producer, task_names.INTAKE_QUEUE)
+    request = parse(BatchRequest, message.kwargs["request"])
+    assert request.result_queue == "producer.results"
+    assert request.scale().grades == ("pass", "merit", "distinction")
 
 
 def test_a_chosen_batch_id_makes_a_resubmission_the_same_request(producer: Celery) -> None:

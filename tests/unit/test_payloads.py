@@ -14,6 +14,7 @@ from cj_worker.payloads import (
     ComparisonResult,
     EssayIn,
     ExternalJudge,
+    GradeScaleIn,
     PayloadError,
     SimulatedJudge,
     parse,
@@ -81,6 +82,37 @@ def test_anchors_with_a_grade_are_accepted_and_text_is_stripped() -> None:
     assert (anchor.id, anchor.is_anchor, anchor.grade) == ("a1", True, "B")
 
 
+def test_the_grade_scale_defaults_to_swedish_8_anchor() -> None:
+    parsed = parse(BatchRequest, request())
+
+    assert parsed.grade_scale == "swedish_8_anchor"
+    assert parsed.scale().grades == ("F", "E", "D", "D+", "C", "C+", "B", "A")
+
+
+def test_a_producer_scale_is_resolved_with_normalised_priors() -> None:
+    anchor = {"id": "x", "is_anchor": True, "grade": "merit", "true_score": 0}
+    parsed = parse(
+        BatchRequest,
+        request(
+            essays=[*essays(2), anchor],
+            grade_scale={
+                "name": "btec",
+                "grades": ["pass", "merit", "distinction"],
+                "priors": [2, 1, 1],
+            },
+        ),
+    )
+
+    assert isinstance(parsed.grade_scale, GradeScaleIn)
+    scale = parsed.scale()
+    assert (scale.name, scale.grades, scale.priors) == (
+        "btec",
+        ("pass", "merit", "distinction"),
+        (0.5, 0.25, 0.25),
+    )
+    assert parse(BatchRequest, parsed.model_dump(mode="json")).scale() == scale
+
+
 def test_an_external_judge_needs_no_true_scores() -> None:
     parsed = parse(
         BatchRequest,
@@ -107,6 +139,30 @@ def test_an_external_judge_needs_no_true_scores() -> None:
         ({"judge": {"kind": "external"}}, "judge.external.task"),
         ({"batch_id": "not-a-uuid"}, "batch_id"),
         ({"priority": "high"}, "priority: Extra inputs are not permitted"),
+        ({"grade_scale": "ib_7"}, "grade_scale: Value error, unknown grade scale 'ib_7'"),
+        ({"grade_scale": ""}, "grade_scale.name: String should have at least 1 character"),
+        ({"grade_scale": 7}, "grade_scale.definition: Input should be a valid dictionary"),
+        ({"grade_scale": {"grades": ["pass"]}}, "grade_scale.definition.grades"),
+        ({"grade_scale": {"grades": ["a", "b", "a"]}}, "grade labels must be unique"),
+        ({"grade_scale": {"grades": ["a", "b"], "priors": [1.0]}}, "one value per grade"),
+        ({"grade_scale": {"grades": ["a", "b"], "priors": [1.0, 0.0]}}, "must be positive"),
+        (
+            {"grade_scale": {"name": "swedish_8_anchor", "grades": ["a", "b"]}},
+            "'swedish_8_anchor' is a built-in scale",
+        ),
+        (
+            {"essays": [*essays(1), {"id": "x", "is_anchor": True, "grade": "B+"}]},
+            "essays.1.grade: anchor 'x' has grade 'B+', which is not in grade scale "
+            "'swedish_8_anchor' (F, E, D, D+, C, C+, B, A)",
+        ),
+        (
+            {
+                "grade_scale": "eng5_np_national_9_step",
+                "essays": [{"id": "x", "is_anchor": True, "grade": "B", "true_score": 0}],
+            },
+            "essays.0.grade: anchor 'x' has grade 'B', which is not in grade scale "
+            "'eng5_np_national_9_step'",
+        ),
     ],
 )
 def test_a_bad_batch_request_names_the_field(fields: dict[str, Any], named: str) -> None:

@@ -10,6 +10,7 @@ from cj_worker.db.repositories.comparisons import (
     counters_from_rows,
     get_coverage_metrics_for_batch,
     load_history,
+    load_judgements,
 )
 from cj_worker.db.repositories.decisions import record_decision
 from cj_worker.db.repositories.outbox import (
@@ -26,6 +27,7 @@ __all__ = [
     "get_coverage_metrics_for_batch",
     "load_essays",
     "load_history",
+    "load_judgements",
     "lock_batch",
     "mark_outbox_sent",
     "pending_outbox",

@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cj_worker.core.coverage import max_possible_pairs
 from cj_worker.core.history import ComparisonHistory, ComparisonStatus
+from cj_worker.core.judgements import Judgements
 from cj_worker.db.models import Comparison, Essay
 from cj_worker.db.states import ComparisonRowStatus, Slot
 
@@ -66,6 +68,37 @@ def load_history(session: Session, batch_id: uuid.UUID, n_essays: int) -> Compar
             for essay_a, essay_b, status, winner in session.execute(statement)
         ),
     )
+
+
+def load_judgements(
+    session: Session, batch_id: uuid.UUID, n_essays: int
+) -> tuple[Judgements, list[str | None]]:
+    """The succeeded comparisons as the core's judgements, and the judge id of each index.
+
+    Rows come in the same unique (wave, slot A, slot B) order as :func:`load_history`, so
+    the same rows give the same report; judges are indexed in sorted id order, with the
+    comparisons that carry no judge id last, as one more judge.
+    """
+    statement = (
+        sa.select(Comparison.essay_a, Comparison.essay_b, Comparison.winner, Comparison.judge_id)
+        .where(
+            Comparison.batch_id == batch_id,
+            Comparison.status == ComparisonRowStatus.SUCCEEDED,
+        )
+        .order_by(Comparison.wave, Comparison.essay_a, Comparison.essay_b)
+    )
+    rows = session.execute(statement).all()
+    labels = sorted({row.judge_id for row in rows}, key=lambda label: (label is None, label or ""))
+    index = {label: position for position, label in enumerate(labels)}
+    judgements = Judgements(
+        n_essays=n_essays,
+        slot_a=np.fromiter((row.essay_a for row in rows), dtype=np.intp, count=len(rows)),
+        slot_b=np.fromiter((row.essay_b for row in rows), dtype=np.intp, count=len(rows)),
+        a_won=np.fromiter((row.winner is Slot.A for row in rows), dtype=np.bool_, count=len(rows)),
+        judge=np.fromiter((index[row.judge_id] for row in rows), dtype=np.intp, count=len(rows)),
+        n_judges=len(labels),
+    )
+    return judgements, labels
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,10 @@ class BatchStatus:
         }
 
 
+Z_95 = 1.959964
+"""Normal quantile of a two-sided 95 % interval."""
+
+
 @dataclass(frozen=True)
 class EssayResultView:
     rank: int
@@ -82,6 +86,23 @@ class EssayResultView:
     wins: int
     is_anchor: bool
     grade: str | None
+    """An anchor's known grade, else the projected one (None without a projection)."""
+    confidence: float | None
+    """Probability of ``grade`` (1 for anchors)."""
+    grade_probabilities: dict[str, float] | None
+    """Per grade label, lowest grade first; None when grades were not projected."""
+    projected_grade: str | None
+    """What the calibration gives this essay; differs from ``grade`` for an anchor the
+    net placed in another grade."""
+    infit: float | None
+    outfit: float | None
+    misfit: bool
+
+    @property
+    def interval_95(self) -> tuple[float, float]:
+        """score -+ 1.96 SE (the SE as reported; see the README on adaptive pairing)."""
+        half = Z_95 * self.standard_error
+        return self.score - half, self.score + half
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +114,12 @@ class EssayResultView:
             "wins": self.wins,
             "is_anchor": self.is_anchor,
             "grade": self.grade,
+            "confidence": self.confidence,
+            "grade_probabilities": self.grade_probabilities,
+            "projected_grade": self.projected_grade,
+            "infit": self.infit,
+            "outfit": self.outfit,
+            "misfit": self.misfit,
         }
 
 
@@ -101,8 +128,23 @@ class BatchResults:
     status: BatchStatus
     stop_reason: str | None
     ssr: float | None
+    split_half: float | None
+    separation: float | None
+    ssr_inflated: bool | None
     duration_seconds: float | None
+    grade_scale: dict[str, Any]
+    """The batch's resolved scale: name, grades (lowest first), priors."""
+    grading: dict[str, Any] | None
+    """Projection status, its explanation and the calibration (centres, boundaries)."""
+    judges: list[dict[str, Any]]
+    """Per judge: comparisons, infit, outfit, infit_z, misfit, slot_a_share."""
     essays: list[EssayResultView]
+
+    @property
+    def boundaries(self) -> list[float]:
+        """Score boundaries between adjacent grades; empty without a calibration."""
+        calibration = (self.grading or {}).get("calibration") or {}
+        return [float(b) for b in calibration.get("boundaries", [])]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -110,8 +152,15 @@ class BatchResults:
             "state": self.status.state,
             "stop_reason": self.stop_reason,
             "ssr": self.ssr,
+            "split_half": self.split_half,
+            "separation": self.separation,
+            "ssr_inflated": self.ssr_inflated,
             "duration_seconds": self.duration_seconds,
             "comparisons_made": self.status.submitted,
+            "waves": self.status.current_wave,
+            "grade_scale": self.grade_scale,
+            "grading": self.grading,
+            "judges": self.judges,
             "essays": [essay.as_dict() for essay in self.essays],
         }
 
@@ -147,8 +196,10 @@ def batch_status(session: Session, batch_id: uuid.UUID) -> BatchStatus | None:
 
 def batch_results(session: Session, batch_id: uuid.UUID) -> BatchResults | None:
     status = batch_status(session, batch_id)
-    if status is None:
+    batch = session.get(Batch, batch_id)  # batch_status loaded it: no second query
+    if status is None or batch is None:
         return None
+    grades = [str(grade) for grade in batch.grade_scale["grades"]]
     summary = session.get(BatchResult, batch_id)
     rows = session.execute(
         sa.select(EssayResult, Essay)
@@ -156,22 +207,42 @@ def batch_results(session: Session, batch_id: uuid.UUID) -> BatchResults | None:
         .where(EssayResult.batch_id == batch_id)
         .order_by(EssayResult.rank)
     )
+    stored = {} if summary is None else summary.summary
     return BatchResults(
         status=status,
         stop_reason=None if summary is None else summary.stop_reason,
         ssr=None if summary is None else summary.ssr,
+        split_half=None if summary is None else summary.split_half,
+        separation=None if summary is None else summary.separation,
+        ssr_inflated=None if summary is None else summary.ssr_inflated,
         duration_seconds=None if summary is None else summary.duration_seconds,
-        essays=[
-            EssayResultView(
-                rank=result.rank,
-                essay_id=essay.external_id,
-                score=result.score,
-                standard_error=result.standard_error,
-                comparisons=result.comparisons,
-                wins=result.wins,
-                is_anchor=essay.is_anchor,
-                grade=essay.grade,
-            )
-            for result, essay in rows
-        ],
+        grade_scale=dict(batch.grade_scale),
+        grading=stored.get("grading"),
+        judges=list(stored.get("judges", [])),
+        essays=[_essay_view(result, essay, grades) for result, essay in rows],
+    )
+
+
+def _essay_view(result: EssayResult, essay: Essay, grades: list[str]) -> EssayResultView:
+    probabilities = result.grade_probabilities
+    return EssayResultView(
+        rank=result.rank,
+        essay_id=essay.external_id,
+        score=result.score,
+        standard_error=result.standard_error,
+        comparisons=result.comparisons,
+        wins=result.wins,
+        is_anchor=essay.is_anchor,
+        grade=result.grade,
+        confidence=result.confidence,
+        # JSONB does not keep key order: restore the scale's.
+        grade_probabilities=(
+            None
+            if probabilities is None
+            else {grade: probabilities[grade] for grade in grades if grade in probabilities}
+        ),
+        projected_grade=result.details.get("projected_grade"),
+        infit=result.infit,
+        outfit=result.outfit,
+        misfit=result.misfit,
     )

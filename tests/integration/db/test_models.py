@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from cj_worker.db.models import Batch, Comparison, Decision, Essay
+from cj_worker.core.grading import ProjectionStatus
+from cj_worker.db.models import Batch, BatchResult, Comparison, Decision, Essay, EssayResult
 from cj_worker.db.states import BatchState, ComparisonRowStatus, GenerationMode, Slot
 from tests.factories import add_comparison, make_batch
 
@@ -80,6 +81,54 @@ def test_budget_and_counters_are_checked(session: Session) -> None:
     _rejected(session, partial(make_batch, session, 2, total_budget=0))
     batch = make_batch(session, 2)
     _rejected(session, partial(setattr, batch, "comparisons_failed", -1))
+
+
+def _batch_result(batch: Batch, grade_projection: object) -> sa.Insert:
+    return sa.insert(BatchResult).values(
+        batch_id=batch.id,
+        stop_reason="stable",
+        state=BatchState.COMPLETED,
+        comparisons_made=0,
+        comparisons_succeeded=0,
+        comparisons_failed=0,
+        waves=0,
+        duration_seconds=1.0,
+        summary={},
+        grade_projection=grade_projection,
+    )
+
+
+@pytest.mark.parametrize("status", list(ProjectionStatus))
+def test_every_projection_status_is_a_valid_grade_projection(
+    session: Session, status: ProjectionStatus
+) -> None:
+    batch = make_batch(session, 1)
+    session.execute(_batch_result(batch, status))
+    stored = session.get(BatchResult, batch.id)
+    assert stored is not None
+    assert stored.grade_projection is status
+
+
+def test_result_rows_are_checked(session: Session) -> None:
+    batch = make_batch(session, 1)
+    # A literal bypasses the enum type, as a hand-written INSERT would.
+    _rejected(session, partial(session.execute, _batch_result(batch, sa.literal("guessed"))))
+    [essay] = batch_essays(session, batch)
+    result = EssayResult(
+        batch_id=batch.id,
+        essay_id=essay.id,
+        rank=1,
+        score=0.0,
+        standard_error=10.0,
+        comparisons=0,
+        wins=0,
+        confidence=1.5,
+    )
+    _rejected(session, partial(session.add, result))
+
+
+def batch_essays(session: Session, batch: Batch) -> list[Essay]:
+    return list(session.scalars(sa.select(Essay).where(Essay.batch_id == batch.id)))
 
 
 def test_deleting_a_batch_deletes_its_rows(session: Session) -> None:

@@ -202,3 +202,68 @@ def test_duplicate_and_simultaneous_callbacks_give_exactly_one_next_step(
                 .where(Comparison.batch_id == batch_id, Comparison.wave == wave + 1)
             )
             assert next_wave == batch.comparisons_submitted - answered > 0
+
+
+def _take_event(app: Celery, queue_name: str, timeout: float = 60.0) -> dict[str, Any]:
+    """The first task message on the producer's result queue: its ``event`` kwarg."""
+    deadline = time.monotonic() + timeout
+    with app.connection_for_read() as connection:
+        queue = connection.SimpleQueue(queue_name)
+        try:
+            while True:
+                try:
+                    message = queue.get(timeout=1)
+                except queue.Empty:
+                    if time.monotonic() > deadline:
+                        raise AssertionError(f"no result event on {queue_name}") from None
+                    continue
+                message.ack()
+                _, kwargs, _ = message.payload
+                event: dict[str, Any] = kwargs["event"]
+                return event
+        finally:
+            queue.close()
+
+
+def test_a_graded_batch_delivers_its_results_to_the_producer(
+    start_worker: Callable[..., Worker], producer: Celery, pg_url: str
+) -> None:
+    """Anchors of three grades among the essays; the result event reaches the producer's
+    queue through the outbox relay, with grades, probabilities and the actual counts."""
+    start_worker()
+    queue_name = f"tests.results.{uuid.uuid4().hex[:8]}"
+    grades = {0: "E", 1: "E", 5: "C", 6: "C", 10: "A", 11: "A"}
+    net = [
+        EssayIn(
+            id=f"e{i:02d}",
+            text=f"essay {i}",
+            true_score=0.5 * i - 3.0,
+            is_anchor=i in grades,
+            grade=grades.get(i),
+        )
+        for i in range(12)
+    ]
+    batch_id = client.submit_batch(
+        net,
+        budget=90,
+        judge=SimulatedJudge(seed=2),
+        result_task="producer.on_result",
+        result_queue=queue_name,
+        app=producer,
+    )
+    status = wait_terminal(batch_id, pg_url)
+    assert status.state == "completed"
+
+    event = _take_event(producer, queue_name)
+
+    assert (event["type"], event["batch_id"]) == ("batch.completed", str(batch_id))
+    assert event["comparisons_made"] == status.submitted, "actual rows, not 66 (12 choose 2)"
+    assert event["grading"]["status"] == "projected"
+    by_id = {row["id"]: row for row in event["results"]}
+    assert [row["rank"] for row in event["results"]] == list(range(1, 13))
+    for position, grade in grades.items():
+        assert by_id[f"e{position:02d}"]["grade"] == grade, "anchors keep their known grade"
+    for row in event["results"]:
+        assert sum(row["grade_probabilities"].values()) == pytest.approx(1.0)
+    results = client.get_results(batch_id, database_url=pg_url)
+    assert results.ssr == event["ssr"]

@@ -3,16 +3,25 @@ delivers its result event."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+import sqlalchemy as sa
 from celery import Celery
+from scipy.special import expit
 
-from cj_worker import task_names
-from cj_worker.db.models import EssayResult
-from cj_worker.db.states import BatchState, OutboxEventType
+from cj_worker import metrics, task_names
+from cj_worker.core.batch_report import SSR_INFLATION_MARGIN
+from cj_worker.core.grade_scales import BUILT_IN_SCALES
+from cj_worker.core.grading import ProjectionStatus
+from cj_worker.db.engine import session_scope
+from cj_worker.db.models import Batch, BatchResult, Comparison, Essay, EssayResult, OutboxEvent
+from cj_worker.db.repositories import reports
+from cj_worker.db.states import BatchState, OutboxEventType, Slot
 from cj_worker.tasks.base import Message, set_transport
 from cj_worker.tasks.finalize import finalize_failure, finalize_scoring
 from cj_worker.tasks.outbox import relay_outbox
@@ -182,25 +191,113 @@ def test_the_result_event_is_written_with_the_results(
     [event] = outbox(database_url, batch.id)
     assert (event.event_type, event.task_name, event.sent_at) == (event_type, RESULT_TASK, None)
     [summary] = batch_results(database_url, batch.id)
-    assert event.payload == summary.summary
+    assert event.payload == {**summary.summary, "results": event.payload["results"]}
     assert event.payload["state"] == state
     assert event.payload["batch_id"] == str(batch.id)
+    rows = essay_results(database_url, batch.id)
+    assert event.payload["results"] == [
+        {
+            "id": essay.external_id,
+            "rank": result.rank,
+            "score": result.score,
+            "se": result.standard_error,
+            "comparisons": result.comparisons,
+            "wins": result.wins,
+            "is_anchor": essay.is_anchor,
+            "grade": result.grade,
+            "grade_probabilities": result.grade_probabilities,
+            "confidence": result.confidence,
+            "infit": result.infit,
+            "outfit": result.outfit,
+            "misfit": result.misfit,
+        }
+        for result, essay in rows
+    ], "one entry per essay, in rank order (none for a failed batch)"
     assert sent.messages == [Message(task_names.RELAY_OUTBOX, {})], "the relay is nudged"
 
 
-def test_results_state_and_event_commit_together(
+def test_the_failure_event_carries_the_reason_and_the_actual_counts(
     database_url: str, sent: CapturingTransport
 ) -> None:
-    batch = ready_to_score(database_url, RESULT_TASK)
+    batch = ready_to_fail(database_url, RESULT_TASK)
+
+    failure(batch.id)
+
+    [event] = outbox(database_url, batch.id)
+    payload = event.payload
+    assert (payload["state"], payload["stop_reason"]) == ("failed", "low_success_rate")
+    assert (
+        payload["comparisons_made"],
+        payload["comparisons_succeeded"],
+        payload["comparisons_failed"],
+        payload["waves"],
+    ) == (4, 1, 3, 1), "the rows, not an n-choose-2 estimate (10)"
+    assert payload["results"] == []
+    assert payload["ssr"] is None
+    assert payload["grading"]["status"] is None
+
+
+@pytest.mark.parametrize(
+    ("prepare", "finish", "state"),
+    [
+        pytest.param(ready_to_score, scoring, "completed", id="completed"),
+        pytest.param(ready_to_fail, failure, "failed", id="failed"),
+    ],
+)
+def test_results_state_and_event_commit_together(
+    database_url: str,
+    sent: CapturingTransport,
+    finalized: list[tuple[str, float, float | None]],
+    prepare: Prepare,
+    finish: Finish,
+    state: str,
+) -> None:
+    batch = prepare(database_url, RESULT_TASK)
     before = row_counts(database_url)
 
     with refused_commits(), pytest.raises(CommitRefusedError):
-        scoring(batch.id)
+        finish(batch.id)
 
-    assert row_counts(database_url) == before
+    assert row_counts(database_url) == before, "no results, no event"
     assert read_batch(database_url, batch.id).state is BatchState.SCORING
     assert sent.messages == []
-    assert scoring(batch.id) == "completed", "the retry finds the batch as it was"
+    assert finalized == [], "a finalization that did not commit is not measured"
+    assert finish(batch.id) == state, "the retry finds the batch as it was"
+    assert len(outbox(database_url, batch.id)) == 1
+
+
+@pytest.fixture
+def finalized(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float, float | None]]:
+    """Calls of ``metrics.observe_finalized``, recorded instead of observed."""
+    calls: list[tuple[str, float, float | None]] = []
+
+    def record(state: str, duration: float, ssr: float | None) -> None:
+        calls.append((state, duration, ssr))
+
+    monkeypatch.setattr(metrics, "observe_finalized", record)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("prepare", "finish"),
+    [
+        pytest.param(ready_to_score, scoring, id="completed"),
+        pytest.param(ready_to_fail, failure, id="failed"),
+    ],
+)
+def test_a_committed_finalization_is_measured_once(
+    database_url: str,
+    sent: CapturingTransport,
+    finalized: list[tuple[str, float, float | None]],
+    prepare: Prepare,
+    finish: Finish,
+) -> None:
+    batch = prepare(database_url, None)
+    state = finish(batch.id)
+    finish(batch.id)
+
+    [summary] = batch_results(database_url, batch.id)
+    assert finalized == [(state, summary.duration_seconds, summary.ssr)]
 
 
 def test_the_relay_sends_the_event_once_and_marks_it_sent(
@@ -213,13 +310,15 @@ def test_the_relay_sends_the_event_once_and_marks_it_sent(
 
     assert relay() == 1
 
+    [event] = outbox(database_url, batch.id)
     assert sent.messages == [
         Message(
             RESULT_TASK,
-            {"event": {"type": "batch.completed", **summary.summary}},
+            {"event": {"type": "batch.completed", **event.payload}},
             queue=task_names.RESULTS_QUEUE,
         )
     ]
+    assert event.payload["ssr"] == summary.ssr
     [event] = outbox(database_url, batch.id)
     assert event.sent_at is not None
     assert (event.attempts, event.last_error) == (1, None)
@@ -275,3 +374,158 @@ def test_the_relay_sends_outside_any_database_lock(
 
     assert lock_checked.sent == 2  # the relay nudge, then the event
     assert lock_checked.sent_under_lock == []
+
+
+# ------------------------------------------------------------------ grades and misfit
+
+ANCHORS = {0: "B", 1: "B", 5: "D", 6: "D", 10: "E", 11: "E"}
+JUDGES = ("judge-a", "judge-b", None)
+
+
+def graded_batch(url: str) -> SeededBatch:
+    """Twelve essays (position 0 best), six of them anchors of three grades; every pair
+    judged twice (once each way) by a Bradley-Terry judge, three judges taking turns."""
+    rng = np.random.default_rng(4)
+    truth = -0.6 * np.arange(12)
+    rows = [
+        Row(a, b, winner=Slot.A if rng.random() < expit(truth[a] - truth[b]) else Slot.B)
+        for first, second in itertools.combinations(range(12), 2)
+        for a, b in ((first, second), (second, first))
+    ]
+    batch = seed_batch(
+        url, 12, rows, state=BatchState.SCORING, final_reason="stable", result_task=RESULT_TASK
+    )
+    with session_scope(url) as session:
+        for position, grade in ANCHORS.items():
+            session.execute(
+                sa.update(Essay)
+                .where(Essay.batch_id == batch.id, Essay.position == position)
+                .values(is_anchor=True, grade=grade)
+            )
+        for k, comparison_id in enumerate(batch.comparison_ids):
+            session.execute(
+                sa.update(Comparison)
+                .where(Comparison.id == comparison_id)
+                .values(judge_id=JUDGES[k % len(JUDGES)])
+            )
+    return batch
+
+
+def test_scoring_grades_every_essay_and_keeps_the_anchors_grades(
+    database_url: str, sent: CapturingTransport
+) -> None:
+    batch = graded_batch(database_url)
+
+    scoring(batch.id)
+
+    swedish = BUILT_IN_SCALES["swedish_8_anchor"].grades
+    for result, essay in essay_results(database_url, batch.id):
+        probabilities = result.grade_probabilities
+        assert probabilities is not None
+        assert list(probabilities) == list(swedish)
+        assert sum(probabilities.values()) == pytest.approx(1.0)
+        assert result.details["projected_grade"] in swedish
+        if essay.is_anchor:
+            assert (result.grade, result.confidence) == (ANCHORS[essay.position], 1.0)
+            assert probabilities[ANCHORS[essay.position]] == 1.0
+        else:
+            assert result.grade == result.details["projected_grade"]
+            assert result.grade is not None
+            assert result.confidence == probabilities[result.grade] == max(probabilities.values())
+    grades = {
+        essay.position: result.grade for result, essay in essay_results(database_url, batch.id)
+    }
+    assert grades[3] in ("B", "C+", "C", "D+", "D"), "between the B and D anchors"
+    [summary] = batch_results(database_url, batch.id)
+    assert summary.grade_projection is ProjectionStatus.PROJECTED
+    calibration = summary.summary["grading"]["calibration"]
+    assert calibration["anchor_counts"] == [0, 2, 2, 0, 0, 0, 2, 0]
+    assert calibration["boundaries"] == sorted(calibration["boundaries"])
+
+
+def test_scoring_reports_reliability_and_fit_of_essays_and_judges(
+    database_url: str, sent: CapturingTransport
+) -> None:
+    batch = graded_batch(database_url)
+
+    scoring(batch.id)
+
+    [summary] = batch_results(database_url, batch.id)
+    assert summary.ssr is not None
+    assert 0.0 <= summary.ssr <= 1.0
+    assert summary.split_half is not None
+    assert 0.0 <= summary.split_half <= 1.0
+    assert summary.separation is not None
+    assert summary.separation > 0.0
+    assert summary.ssr_inflated is (summary.ssr - summary.split_half > SSR_INFLATION_MARGIN)
+    judges = summary.summary["judges"]
+    assert [judge["judge_id"] for judge in judges] == ["judge-a", "judge-b", None]
+    assert sum(judge["comparisons"] for judge in judges) == summary.comparisons_succeeded == 132
+    assert all(0.0 <= judge["slot_a_share"] <= 1.0 for judge in judges)
+    assert all(judge["infit"] > 0.0 and judge["outfit"] > 0.0 for judge in judges)
+    rows = essay_results(database_url, batch.id)
+    assert all(result.comparisons == 22 for result, _ in rows)
+    assert all(result.infit is not None and result.infit > 0.0 for result, _ in rows)
+    assert all(result.outfit is not None and result.outfit > 0.0 for result, _ in rows)
+    assert summary.summary["misfitting_essays"] == sum(result.misfit for result, _ in rows)
+    first = summary.split_half
+    with session_scope(database_url) as session:
+        session.execute(sa.delete(BatchResult).where(BatchResult.batch_id == batch.id))
+        session.execute(sa.delete(EssayResult).where(EssayResult.batch_id == batch.id))
+        session.execute(sa.delete(OutboxEvent).where(OutboxEvent.batch_id == batch.id))
+        session.execute(
+            sa.update(Batch).where(Batch.id == batch.id).values(state=BatchState.SCORING)
+        )
+    scoring(batch.id)
+    [again] = batch_results(database_url, batch.id)
+    assert again.split_half == first, "split-half is seeded by the batch: reproducible"
+
+
+def test_the_results_read_back_in_scale_order(database_url: str, sent: CapturingTransport) -> None:
+    batch = graded_batch(database_url)
+    scoring(batch.id)
+
+    with session_scope(database_url) as session:
+        results = reports.batch_results(session, batch.id)
+
+    assert results is not None
+    swedish = list(BUILT_IN_SCALES["swedish_8_anchor"].grades)
+    assert results.grade_scale["grades"] == swedish
+    assert results.grading is not None
+    assert results.grading["status"] == "projected"
+    assert results.boundaries == results.grading["calibration"]["boundaries"]
+    assert [judge["judge_id"] for judge in results.judges] == ["judge-a", "judge-b", None]
+    for view in results.essays:
+        assert view.grade_probabilities is not None
+        assert list(view.grade_probabilities) == swedish
+        low, high = view.interval_95
+        assert low < view.score < high
+    exported = results.as_dict()
+    assert (exported["split_half"], exported["separation"]) == (
+        results.split_half,
+        results.separation,
+    )
+
+
+def test_an_anchor_grade_outside_the_scale_is_kept_but_does_not_calibrate(
+    database_url: str, sent: CapturingTransport
+) -> None:
+    """Intake refuses such grades; a row written some other way must not break scoring."""
+    batch = ready_to_score(database_url)
+    with session_scope(database_url) as session:
+        session.execute(
+            sa.update(Essay)
+            .where(Essay.batch_id == batch.id, Essay.position == 2)
+            .values(is_anchor=True, grade="Z")
+        )
+
+    assert scoring(batch.id) == "completed"
+
+    by_position = {
+        essay.position: result for result, essay in essay_results(database_url, batch.id)
+    }
+    anchor = by_position[2]
+    assert (anchor.grade, anchor.grade_probabilities, anchor.confidence) == ("Z", None, None)
+    assert all(by_position[i].grade is None for i in (0, 1, 3, 4))
+    [summary] = batch_results(database_url, batch.id)
+    assert summary.grade_projection is ProjectionStatus.NO_ANCHORS

@@ -13,6 +13,8 @@ from celery import Celery
 
 from cj_worker import task_names
 from cj_worker.config import AlgorithmSettings, get_settings
+from cj_worker.core.grade_scales import BUILT_IN_SCALES
+from cj_worker.core.grading import ProjectionStatus
 from cj_worker.db.engine import session_scope
 from cj_worker.db.models import Batch, BatchResult, Comparison, Essay
 from cj_worker.db.repositories.reports import batch_status
@@ -23,6 +25,7 @@ from cj_worker.tasks.intake import create_batch
 from tests.unit.tasks.builders import (
     CommitRefusedError,
     batch_request,
+    batch_results,
     comparisons,
     count,
     decisions,
@@ -116,6 +119,12 @@ def _anchor_without_grade() -> dict[str, Any]:
     return {"essays": essays}
 
 
+def _anchor_grade_outside_the_scale() -> dict[str, Any]:
+    essays = essay_payloads(3)
+    essays[1] |= {"is_anchor": True, "grade": "A+"}
+    return {"essays": essays}
+
+
 def _missing_true_score() -> dict[str, Any]:
     essays = essay_payloads(3)
     del essays[2]["true_score"]
@@ -129,6 +138,18 @@ def _missing_true_score() -> dict[str, Any]:
         pytest.param({"settings": {"NOT_A_SETTING": 1}}, "not_a_setting", id="unknown-setting"),
         pytest.param({"settings": {"min_success_rate": 2}}, "min_success_rate", id="bad-setting"),
         pytest.param(_anchor_without_grade(), "essays.1", id="anchor-without-grade"),
+        pytest.param(
+            _anchor_grade_outside_the_scale(),
+            "essays.1.grade: anchor 'e01' has grade 'A+', which is not in grade scale "
+            "'swedish_8_anchor'",
+            id="anchor-grade-outside-the-scale",
+        ),
+        pytest.param({"grade_scale": "ib_7"}, "grade_scale: ", id="unknown-grade-scale"),
+        pytest.param(
+            {"grade_scale": {"grades": ["pass", "pass"]}},
+            "grade_scale.definition",
+            id="duplicate-grade-labels",
+        ),
         pytest.param(_missing_true_score(), "true_score", id="simulated-judge-needs-true-score"),
         pytest.param({"budget": 0}, "budget", id="budget-0"),
         pytest.param({"judge": {"kind": "oracle"}}, "judge", id="unknown-judge"),
@@ -145,6 +166,34 @@ def test_a_bad_payload_raises_naming_the_field_and_writes_nothing(
     assert "\n" not in str(raised.value)
     assert row_counts(database_url) == NOTHING
     assert sent.messages == []
+
+
+@pytest.mark.parametrize(
+    ("grade_scale", "stored"),
+    [
+        pytest.param(None, BUILT_IN_SCALES["swedish_8_anchor"].as_json(), id="default"),
+        pytest.param(
+            "eng5_np_national_9_step",
+            BUILT_IN_SCALES["eng5_np_national_9_step"].as_json(),
+            id="built-in",
+        ),
+        pytest.param(
+            {"name": "pass-fail", "grades": ["fail", "pass"], "priors": [1, 3]},
+            {"name": "pass-fail", "grades": ["fail", "pass"], "priors": [0.25, 0.75]},
+            id="producer-defined",
+        ),
+    ],
+)
+def test_the_resolved_grade_scale_is_stored_with_the_batch(
+    database_url: str,
+    sent: CapturingTransport,
+    grade_scale: str | dict[str, Any] | None,
+    stored: dict[str, Any],
+) -> None:
+    fields = {} if grade_scale is None else {"grade_scale": grade_scale}
+    batch_id = uuid.UUID(submit(batch_request(3, **fields)))
+
+    assert read_batch(database_url, batch_id).grade_scale == stored
 
 
 def test_a_failed_commit_leaves_neither_batch_nor_essays(
@@ -249,8 +298,55 @@ def test_a_single_essay_ends_with_insufficient_essays_and_one_result(
     assert count(database_url, BatchResult, batch_id) == 1
     [(result, essay)] = essay_results(database_url, batch_id)
     assert (essay.external_id, result.rank, result.score) == ("e00", 1, 0.0)
-    assert result.details["grade"] is None
+    assert (result.grade, result.grade_probabilities, result.confidence) == (None, None, None)
+    [summary] = batch_results(database_url, batch_id)
+    assert summary.grade_projection is ProjectionStatus.NO_ANCHORS
     assert [(d.wave, d.reason) for d in decisions(database_url, batch_id)] == [
         (0, "insufficient_essays")
     ]
     assert count(database_url, Batch) == 1
+
+
+def _anchors(grades: list[str]) -> list[dict[str, Any]]:
+    essays = essay_payloads(len(grades))
+    for essay, grade in zip(essays, grades, strict=True):
+        essay |= {"is_anchor": True, "grade": grade}
+    return essays
+
+
+def test_a_single_anchor_ends_with_its_known_grade(
+    database_url: str, lock_checked: LockCheckingTransport
+) -> None:
+    batch_id = uuid.UUID(submit(batch_request(1, essays=_anchors(["C"]))))
+
+    assert read_batch(database_url, batch_id).final_reason == "insufficient_essays"
+    [(result, _essay)] = essay_results(database_url, batch_id)
+    assert (result.rank, result.score, result.grade, result.confidence) == (1, 0.0, "C", 1.0)
+    [summary] = batch_results(database_url, batch_id)
+    assert summary.grade_projection is ProjectionStatus.ONE_ANCHOR_GRADE
+    assert summary.summary["grading"]["explanation"] == (
+        ProjectionStatus.ONE_ANCHOR_GRADE.explanation
+    )
+
+
+def test_a_batch_of_only_anchors_completes_and_says_so(
+    database_url: str, lock_checked: LockCheckingTransport
+) -> None:
+    grades = ["E", "E", "C", "C", "A", "A"]
+    request = batch_request(6, essays=_anchors(grades), budget=30)
+    batch_id = uuid.UUID(submit(request))
+
+    assert read_batch(database_url, batch_id).state is BatchState.COMPLETED
+    results = essay_results(database_url, batch_id)
+    assert {essay.external_id: result.grade for result, essay in results} == {
+        f"e{i:02d}": grade for i, grade in enumerate(grades)
+    }
+    assert all(result.confidence == 1.0 for result, _ in results)
+    swedish = BUILT_IN_SCALES["swedish_8_anchor"].grades
+    assert all(
+        result.grade_probabilities == {g: float(g == result.grade) for g in swedish}
+        for result, _ in results
+    ), "an anchor's grade is known: probability 1"
+    [summary] = batch_results(database_url, batch_id)
+    assert summary.grade_projection is ProjectionStatus.ONLY_ANCHORS
+    assert summary.summary["grading"]["calibration"]["anchor_counts"] == [0, 2, 0, 0, 2, 0, 0, 2]
