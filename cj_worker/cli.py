@@ -147,7 +147,11 @@ def _demo(args: argparse.Namespace, _: list[str]) -> int:
     print(
         f"stopped: {results.stop_reason}   waves: {status.current_wave}   comparisons: "
         f"{status.submitted} of {status.total_budget} ({status.succeeded} succeeded, "
-        f"{status.failed} failed)   SSR: {_number(results.ssr)}"
+        f"{status.failed} failed)"
+    )
+    print(
+        f"reliability: SSR {_number(results.ssr)}, split-half {_number(results.split_half)}"
+        + ("  (SSR inflated by adaptive pairing: trust split-half)" if results.ssr_inflated else "")
     )
     scores = np.array([row.score for row in results.essays])
     known = np.array([truth.get(row.essay_id) or 0.0 for row in results.essays])
