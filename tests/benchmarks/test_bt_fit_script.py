@@ -6,26 +6,11 @@ subprocess, as a developer runs it, so a broken import or argument surfaces here
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "bt_fit.py"
+from tests.benchmarks.scripts import run_benchmark
 
 
 def test_quick_benchmark_runs_and_prints_the_table() -> None:
-    python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--repeats", "1"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": python_path},
-    )
+    result = run_benchmark("bt_fit.py", "--quick", "--repeats", "1", timeout=120)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "numpy" in out

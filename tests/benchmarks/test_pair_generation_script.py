@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "pair_generation.py"
+from tests.benchmarks.scripts import run_benchmark
 
 
 def test_quick_benchmark_runs_and_plans_full_waves() -> None:
-    python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--repeats", "1"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": python_path},
-    )
+    result = run_benchmark("pair_generation.py", "--quick", "--repeats", "1", timeout=120)
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()[1:]]
     assert {(row[0], row[2]) for row in rows} == {

@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmarks.scripts import run_benchmark
 
 
 def test_quick_mode_prints_the_tables_and_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "report.json"
-    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
-    completed = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "pairing_policies.py"),
-            "--quick",
-            "--no-progress",
-            "--out",
-            str(out),
-        ],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
+    completed = run_benchmark(
+        "pairing_policies.py", "--quick", "--no-progress", "--out", str(out), cwd=tmp_path
     )
     assert completed.returncode == 0, completed.stderr
     assert "| n | judges | policy |" in completed.stdout
