@@ -24,7 +24,7 @@ from cj_worker.db.engine import get_engine, session_scope
 from cj_worker.db.migrate import upgrade
 from cj_worker.db.models import Batch
 from cj_worker.db.states import BatchState, ComparisonRowStatus, GenerationMode
-from cj_worker.tasks.base import Message, set_transport
+from cj_worker.tasks.base import Message
 from cj_worker.tasks.continuation import continue_batch, run_continuation
 from cj_worker.tasks.finalize import finalize_failure, finalize_scoring
 from cj_worker.tasks.sweep import RETRIGGERS_KEY, STALLED, SweepPolicy, sweep, sweep_batch
@@ -40,7 +40,7 @@ from tests.unit.tasks.builders import (
     seed_batch,
     update_batch,
 )
-from tests.unit.tasks.transports import CapturingTransport
+from tests.unit.tasks.transports import CapturingTransport, capturing
 
 pytestmark = pytest.mark.integration
 
@@ -72,12 +72,9 @@ def url(sweep_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 @pytest.fixture
 def sent(url: str) -> Iterator[CapturingTransport]:
-    transport = CapturingTransport()
-    previous = set_transport(transport)
-    try:
+    """Messages sent after commit are recorded here instead of being executed."""
+    with capturing() as transport:
         yield transport
-    finally:
-        set_transport(previous)
 
 
 def report(

@@ -15,8 +15,7 @@ import pytest
 from celery import Celery
 
 from cj_worker.celery_app import app
-from cj_worker.tasks.base import set_transport
-from tests.unit.tasks.transports import CapturingTransport
+from tests.unit.tasks.transports import CapturingTransport, capturing
 
 EAGER_SETTINGS = {"task_always_eager": True, "task_eager_propagates": True}
 
@@ -36,9 +35,5 @@ def eager_app(database_url: str) -> Iterator[Celery]:
 @pytest.fixture
 def sent(eager_app: Celery) -> Iterator[CapturingTransport]:
     """Messages sent after commit are recorded here instead of being executed."""
-    transport = CapturingTransport()
-    previous = set_transport(transport)
-    try:
+    with capturing() as transport:
         yield transport
-    finally:
-        set_transport(previous)

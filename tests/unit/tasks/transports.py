@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from cj_worker.tasks.base import Message, Transport
+from cj_worker.tasks.base import Message, Transport, set_transport
 
 
 class CapturingTransport:
@@ -24,6 +26,17 @@ class CapturingTransport:
         """The messages sent so far, forgetting them."""
         taken, self.messages = self.messages, []
         return taken
+
+
+@contextmanager
+def capturing() -> Iterator[CapturingTransport]:
+    """Messages sent after commit are recorded here instead of leaving the process."""
+    transport = CapturingTransport()
+    previous = set_transport(transport)
+    try:
+        yield transport
+    finally:
+        set_transport(previous)
 
 
 class LockCheckingTransport:
