@@ -27,6 +27,10 @@ class PairingPolicy(enum.StrEnum):
     INFORMATION = "information"
     RANDOM = "random"
     PROXIMITY = "proximity"
+    HYBRID = "hybrid"
+    """``information`` with a random share of every COVERAGE wave (``hybrid_random_share``),
+    the pairing study's hybrid (d): random pairs keep the design from depending only on
+    earlier outcomes, which is what inflates reliability figures under adaptive pairing."""
 
 
 class AlgorithmSettings(BaseModel):
@@ -72,6 +76,12 @@ class AlgorithmSettings(BaseModel):
     )
     pairing_policy: PairingPolicy = Field(
         PairingPolicy.INFORMATION, description="How COVERAGE waves pick pairs."
+    )
+    hybrid_random_share: float = Field(
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="Share of each COVERAGE wave chosen at random under the hybrid policy.",
     )
     pair_seed: int | None = Field(
         None,

@@ -127,6 +127,11 @@ def observe_finalized(state: str, duration: float, ssr: float | None) -> None:
         BATCH_SSR.observe(ssr)
 
 
+def observe_bt_fit(seconds: float) -> None:
+    """Record a Bradley-Terry fit timed by the pure core (the wave step)."""
+    BT_FIT_SECONDS.observe(seconds)
+
+
 @contextmanager
 def bt_fit_timer() -> Iterator[None]:
     """Time the Bradley-Terry fit in the block."""

@@ -9,19 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from cj_worker.core.history import ComparisonHistory
-
-
-def max_possible_pairs(essay_count: int) -> int:
-    """n(n-1)/2 over all essays of the batch, anchors included."""
-    return essay_count * (essay_count - 1) // 2 if essay_count > 1 else 0
+from cj_worker.core.pair_index import PairIndex, max_possible_pairs, sorted_unique
 
 
 def successful_pairs_count(history: ComparisonHistory) -> int:
     """Distinct unordered pairs with at least one succeeded comparison."""
-    return int(np.unique(history.pair_keys()[history.succeeded]).size)
+    return int(sorted_unique(history.pair_keys()[history.succeeded])[0].size)
 
 
 def unique_coverage_complete(max_pairs: int, successful_pairs: int) -> bool:
@@ -31,6 +25,10 @@ def unique_coverage_complete(max_pairs: int, successful_pairs: int) -> bool:
 def is_small_net(essay_count: int, min_resampling_net_size: int) -> bool:
     """Small nets get their own resampling cap; the bound is inclusive."""
     return essay_count <= min_resampling_net_size
+
+
+class CoverageRegressionError(RuntimeError):
+    """Coverage counted from the history fell below the persisted count (lost rows)."""
 
 
 @dataclass(frozen=True)
@@ -48,31 +46,31 @@ class CoverageMetrics:
     def of(cls, history: ComparisonHistory) -> CoverageMetrics:
         return cls(max_possible_pairs(history.n_essays), successful_pairs_count(history))
 
-    def advanced_by(self, other: CoverageMetrics) -> CoverageMetrics:
-        """Merge with a fresh measurement; counts never move backwards."""
-        return CoverageMetrics(
-            max(self.max_possible_pairs, other.max_possible_pairs),
-            max(self.successful_pairs_count, other.successful_pairs_count),
-        )
-
-
-@dataclass(frozen=True)
-class PairAvailability:
-    """How many pairs each generation mode could still choose from."""
-
-    coverage: int
-    """Uncovered pairs with no pending attempt and fewer than the maximum failed attempts."""
-    resampling: int
-    """Pairs with at least one success and no pending attempt."""
-
     @classmethod
-    def of(cls, history: ComparisonHistory, max_attempts_per_pair: int) -> PairAvailability:
-        keys = history.pair_keys()
-        covered = np.unique(keys[history.succeeded])
-        pending = np.unique(keys[history.pending])
-        failed_keys, failed_counts = np.unique(keys[history.failed], return_counts=True)
-        exhausted = failed_keys[failed_counts >= max_attempts_per_pair]
-        blocked = np.union1d(np.union1d(covered, pending), exhausted)
-        coverage = max_possible_pairs(history.n_essays) - blocked.size
-        resampling = np.setdiff1d(covered, pending, assume_unique=True).size
-        return cls(coverage=int(coverage), resampling=int(resampling))
+    def of_index(cls, index: PairIndex) -> CoverageMetrics:
+        return cls(max_possible_pairs(index.n), index.successful_pairs)
+
+    def never_behind(self, previous: CoverageMetrics | None) -> CoverageMetrics:
+        """This measurement, asserted to be no smaller than the one persisted before.
+
+        Coverage is counted from the whole history, which only grows; a smaller count means
+        comparisons vanished from the store, which no decision should be taken on.
+        """
+        if previous is not None and (
+            self.max_possible_pairs < previous.max_possible_pairs
+            or self.successful_pairs_count < previous.successful_pairs_count
+        ):
+            raise CoverageRegressionError(
+                f"coverage moved backwards: {previous} -> {self}; comparisons were lost"
+            )
+        return self
+
+
+__all__ = [
+    "CoverageMetrics",
+    "CoverageRegressionError",
+    "is_small_net",
+    "max_possible_pairs",
+    "successful_pairs_count",
+    "unique_coverage_complete",
+]

@@ -3,21 +3,22 @@
 ``decide`` is pure: the Celery continuation task and the convergence harness build a
 :class:`ContinuationContext` and act on the :class:`Decision`, so both follow exactly one
 rule. Every decision carries a reason code; a batch is never left idle (when no pair can
-be generated it finalizes with ``no_pairs_left`` instead of waiting for a sweep).
+be generated it finalizes with ``no_pairs_left`` instead of waiting for a sweep): pair
+availability comes from the same :class:`PairIndex` the planner reads.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.typing import NDArray
 
 from cj_worker.config import AlgorithmSettings
-from cj_worker.core.coverage import CoverageMetrics, PairAvailability, is_small_net
+from cj_worker.core.array_types import FloatArray
+from cj_worker.core.coverage import CoverageMetrics, is_small_net
 from cj_worker.core.history import ComparisonHistory
+from cj_worker.core.pair_index import PairAvailability, PairIndex
 from cj_worker.core.pairing import PairGenerationMode
 from cj_worker.core.stability import (
     is_stable,
@@ -25,8 +26,6 @@ from cj_worker.core.stability import (
     passes_success_guard,
     success_rate,
 )
-
-FloatArray = NDArray[np.float64]
 
 
 class Action(enum.StrEnum):
@@ -64,6 +63,8 @@ class Reason(enum.StrEnum):
     NO_PAIRS_LEFT = "no_pairs_left"
     LOW_SUCCESS_RATE = "low_success_rate"
     INSUFFICIENT_ESSAYS = "insufficient_essays"
+    STALLED = "stalled"
+    """The sweep's, not ``decide``'s: continuation or finalization kept failing."""
 
 
 @dataclass(frozen=True)
@@ -98,14 +99,14 @@ class ContinuationContext:
         scores_now: FloatArray | None,
         scores_previous: FloatArray | None,
         settings: AlgorithmSettings,
-        coverage: CoverageMetrics | None = None,
+        index: PairIndex | None = None,
     ) -> ContinuationContext:
         """The context at the end of a wave, counted from the history.
 
-        The worker and the harness both build it here, so they cannot count differently.
-        ``coverage`` is the worker's merged metadata (never backwards); by default it is
-        measured on the history.
+        The wave step builds it here from the same :class:`PairIndex` the planner reads, so
+        the decision never expects pairs the planner cannot find.
         """
+        index = PairIndex(history) if index is None else index
         return cls(
             essay_count=history.n_essays,
             current_wave=current_wave,
@@ -114,8 +115,8 @@ class ContinuationContext:
             failed=int(np.count_nonzero(history.failed)),
             pending=int(np.count_nonzero(history.pending)),
             total_budget=total_budget,
-            coverage=CoverageMetrics.of(history) if coverage is None else coverage,
-            availability=PairAvailability.of(history, settings.max_attempts_per_pair),
+            coverage=CoverageMetrics.of_index(index),
+            availability=index.availability(settings.max_attempts_per_pair),
             resampling_pass_count=resampling_pass_count,
             scores_now=scores_now,
             scores_previous=scores_previous,
@@ -220,17 +221,6 @@ def decide(context: ContinuationContext) -> Decision:
         return result(Action.FINALIZE_SCORING, Reason.MAX_ITERATIONS)
     passes = c.resampling_pass_count + (next_step.action is Action.REQUEST_RESAMPLING_WAVE)
     return result(next_step.action, next_step.reason, passes)
-
-
-def decide_without_pairs(context: ContinuationContext) -> Decision:
-    """The decision when the generator returned no pair although ``decide`` expected some.
-
-    SPEC section 6 rule 8 (``no_pairs_left``, or ``low_success_rate`` under the guard);
-    ``decide`` itself trusts :class:`PairAvailability`, so callers apply this instead of
-    leaving the batch idle.
-    """
-    nothing = PairAvailability(coverage=0, resampling=0)
-    return decide(dataclasses.replace(context, availability=nothing))
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ wave. Which eligible pairs are picked depends on the policy:
 - ``random``: uniformly random eligible pairs (the baseline the harness measures against).
 - ``proximity``: the earlier service's count fairness + score proximity on the reported
   fit, kept only as a reference.
+- ``hybrid``: ``information`` with a share ``hybrid_random_share`` of every wave matched
+  uniformly at random first (the study's hybrid (d)).
 
 Candidates are all pairs for up to ``FULL_ENUMERATION_MAX_ESSAYS`` essays; above that, each
 essay's neighbours in selection-score order plus random partners, so a wave costs
@@ -38,16 +40,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 from scipy.special import expit
 
 from cj_worker.config import AlgorithmSettings, PairingPolicy
+from cj_worker.core.array_types import FloatArray, IntArray
 from cj_worker.core.bt import PairTable, centred_variances, map_scores
 from cj_worker.core.history import ComparisonHistory
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.intp]
-KeyArray = NDArray[np.int64]
+from cj_worker.core.pair_index import PairIndex, sorted_unique
 
 FULL_ENUMERATION_MAX_ESSAYS = 1000
 """Up to this many essays every pair is a candidate; above, a windowed candidate set."""
@@ -92,6 +91,7 @@ def plan_wave(
     rng: np.random.Generator,
     settings: AlgorithmSettings,
     selection_precision: float = INITIAL_SELECTION_PRECISION,
+    index: PairIndex | None = None,
 ) -> WavePlan:
     """Choose and orient up to ``max_pairs`` comparisons for the next wave.
 
@@ -102,12 +102,13 @@ def plan_wave(
     ``processing_metadata``, the harness in memory): each COVERAGE wave takes one EM step
     from it, as the pairing study's policy (e) did; iterating EM to its fixed point every
     wave instead drove the prior SD to the 0.5 floor and lost to random pairing at 1,000
-    essays with noisy judges (harness runs).
+    essays with noisy judges (harness runs). ``index`` is the step's pair index over
+    ``history`` (built here when not given), the same one the decision counted pairs on.
     """
     n = history.n_essays
     if max_pairs <= 0 or n < 2:
         return WavePlan([], selection_precision)
-    index = _PairIndex(history)
+    index = PairIndex(history) if index is None else index
     if mode is PairGenerationMode.COVERAGE:
         first, second, selection_precision = _coverage_pairs(
             history, index, max_pairs, rng, settings, selection_precision
@@ -117,49 +118,12 @@ def plan_wave(
     return WavePlan(_orient(history, index, first, second, mode, rng), selection_precision)
 
 
-class _PairIndex:
-    """Per unordered pair: successes, failures, pending rows, and orientations judged."""
-
-    def __init__(self, history: ComparisonHistory) -> None:
-        self.n = history.n_essays
-        keys = history.pair_keys()
-        self.succeeded = np.unique(keys[history.succeeded])
-        self.pending = np.unique(keys[history.pending])
-        self.failed_keys, self.failed_counts = np.unique(keys[history.failed], return_counts=True)
-        self.all_keys, self.attempts = np.unique(keys, return_counts=True)
-        # Orientations a judge actually decided: a failed or pending row showed nothing, so
-        # it must not stop RESAMPLING from asking for the orientation still unjudged.
-        forward = history.slot_a < history.slot_b
-        self.forward_keys = np.unique(keys[forward & history.succeeded])
-        self.backward_keys = np.unique(keys[~forward & history.succeeded])
-
-    def key(self, first: IntArray, second: IntArray) -> KeyArray:
-        low = np.minimum(first, second).astype(np.int64)
-        high = np.maximum(first, second).astype(np.int64)
-        return low * np.int64(self.n) + high
-
-    def coverage_blocked(self, max_attempts: int) -> KeyArray:
-        """Pairs COVERAGE may not pick: covered, in flight, or out of attempts."""
-        exhausted = self.failed_keys[self.failed_counts >= max_attempts]
-        return np.union1d(np.union1d(self.succeeded, self.pending), exhausted)
-
-    def coverage_eligible(self, keys: KeyArray, max_attempts: int) -> NDArray[np.bool_]:
-        return ~np.isin(keys, self.coverage_blocked(max_attempts))
-
-    def attempts_of(self, keys: KeyArray) -> NDArray[np.int64]:
-        """Rows (any status) each pair already has."""
-        if self.all_keys.size == 0:
-            return np.zeros(keys.size, dtype=np.int64)
-        position = np.searchsorted(self.all_keys, keys).clip(max=self.all_keys.size - 1)
-        return np.where(self.all_keys[position] == keys, self.attempts[position], 0)
-
-
 # ---------------------------------------------------------------------------- COVERAGE
 
 
 def _coverage_pairs(
     history: ComparisonHistory,
-    index: _PairIndex,
+    index: PairIndex,
     max_pairs: int,
     rng: np.random.Generator,
     settings: AlgorithmSettings,
@@ -174,14 +138,23 @@ def _coverage_pairs(
     keep = index.coverage_eligible(index.key(first, second), settings.max_attempts_per_pair)
     first, second = first[keep], second[keep]
     weights = _weights(policy, history, first, second, order_scores, variance, rng)
-    chosen_first, chosen_second = _greedy_matching(n, first, second, weights, max_pairs)
+    used = bytearray(n)
+    chosen_first: list[int] = []
+    chosen_second: list[int] = []
+    if policy is PairingPolicy.HYBRID:
+        # The random share is matched first, uniformly among eligible pairs; information
+        # fills the rest of the wave among the essays still free.
+        share = settings.hybrid_random_share * min(max_pairs, n // 2)
+        random_count = int(share) + int(rng.random() < share - int(share))
+        random_weights = rng.random(first.size)
+        _greedy_matching(
+            n, first, second, random_weights, random_count, used, chosen_first, chosen_second
+        )
+    _greedy_matching(n, first, second, weights, max_pairs, used, chosen_first, chosen_second)
     # Essays left unmatched by the candidate set get a second chance among themselves, so a
     # wave is about n/2 pairs whenever eligible pairs allow it.
     while len(chosen_first) < max_pairs:
-        used = np.zeros(n, dtype=bool)
-        used[chosen_first] = True
-        used[chosen_second] = True
-        leftover = np.flatnonzero(~used)
+        leftover = np.flatnonzero(np.frombuffer(bytes(used), dtype=np.uint8) == 0)
         if leftover.size < 2:
             break
         extra_first, extra_second = _leftover_candidates(leftover, rng)
@@ -192,13 +165,27 @@ def _coverage_pairs(
             break
         extra_first, extra_second = extra_first[keep], extra_second[keep]
         extra = _weights(policy, history, extra_first, extra_second, order_scores, variance, rng)
-        add_first, add_second = _greedy_matching(
-            n, extra_first, extra_second, extra, max_pairs - len(chosen_first)
+        before = len(chosen_first)
+        _greedy_matching(
+            n, extra_first, extra_second, extra, max_pairs, used, chosen_first, chosen_second
         )
-        if not add_first:
+        if len(chosen_first) == before:
             break
-        chosen_first += add_first
-        chosen_second += add_second
+    if not chosen_first:
+        # The windowed candidates (above FULL_ENUMERATION_MAX_ESSAYS) can miss the last few
+        # eligible pairs late in Phase 1; the decision counted them on the same index, so
+        # find them directly rather than return an empty wave.
+        extra_first, extra_second = _remaining_eligible(index, settings.max_attempts_per_pair)
+        _greedy_matching(
+            n,
+            extra_first,
+            extra_second,
+            rng.random(extra_first.size),
+            max_pairs,
+            used,
+            chosen_first,
+            chosen_second,
+        )
     blocked = set(index.coverage_blocked(settings.max_attempts_per_pair).tolist())
     _repair_by_swaps(n, blocked, chosen_first, chosen_second, max_pairs)
     return (
@@ -206,6 +193,28 @@ def _coverage_pairs(
         np.asarray(chosen_second, np.intp),
         selection_precision,
     )
+
+
+def _remaining_eligible(
+    index: PairIndex, max_attempts: int, max_essays: int = 256
+) -> tuple[IntArray, IntArray]:
+    """Every eligible pair of the (at most ``max_essays``) least-blocked essays.
+
+    An essay with fewer than n - 1 blocked partners has an eligible pair, so this finds one
+    whenever any exists, in O(max_essays * n) rather than enumerating n^2 pairs.
+    """
+    n = index.n
+    blocked = index.coverage_blocked(max_attempts)
+    low, high = np.divmod(blocked, np.int64(n))
+    degree = np.bincount(low, minlength=n) + np.bincount(high, minlength=n)
+    open_essays = np.flatnonzero(degree < n - 1)[:max_essays]
+    if open_essays.size == 0:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp)
+    first = np.repeat(open_essays, n).astype(np.intp)
+    second = np.tile(np.arange(n, dtype=np.intp), open_essays.size)
+    first, second = _unique_pairs(n, first, second)
+    keep = index.coverage_eligible(index.key(first, second), max_attempts)
+    return first[keep], second[keep]
 
 
 def _repair_by_swaps(
@@ -328,7 +337,7 @@ def _unique_pairs(n: int, first: IntArray, second: IntArray) -> tuple[IntArray, 
     keep = first != second
     low = np.minimum(first[keep], second[keep]).astype(np.int64)
     high = np.maximum(first[keep], second[keep]).astype(np.int64)
-    keys = np.unique(low * np.int64(n) + high)
+    keys, _ = sorted_unique(low * np.int64(n) + high)
     low_out, high_out = np.divmod(keys, np.int64(n))
     return low_out.astype(np.intp), high_out.astype(np.intp)
 
@@ -359,15 +368,21 @@ def _weights(
 
 
 def _greedy_matching(
-    n: int, first: IntArray, second: IntArray, weights: FloatArray, limit: int
-) -> tuple[list[int], list[int]]:
-    """Take pairs by descending weight while both essays are still free."""
-    used = bytearray(n)
-    chosen_first: list[int] = []
-    chosen_second: list[int] = []
+    n: int,
+    first: IntArray,
+    second: IntArray,
+    weights: FloatArray,
+    limit: int,
+    used: bytearray,
+    chosen_first: list[int],
+    chosen_second: list[int],
+) -> None:
+    """Take pairs by descending weight while both essays are free, until the wave has
+    ``min(limit, n // 2)`` pairs; extends ``chosen_*`` and marks ``used`` in place, so
+    several passes (a random share, then information; leftovers) build one matching."""
     target = min(limit, n // 2)
-    if target <= 0:
-        return chosen_first, chosen_second
+    if len(chosen_first) >= target:
+        return
     order = np.argsort(-weights, kind="stable")
     for i, j in zip(first[order].tolist(), second[order].tolist(), strict=True):
         if used[i] or used[j]:
@@ -377,7 +392,6 @@ def _greedy_matching(
         chosen_second.append(j)
         if len(chosen_first) >= target:
             break
-    return chosen_first, chosen_second
 
 
 # -------------------------------------------------------------------------- RESAMPLING
@@ -394,10 +408,10 @@ def resampling_cap_per_essay(wave_size: int, n_essays: int) -> int:
 
 
 def _resampling_pairs(
-    history: ComparisonHistory, index: _PairIndex, max_pairs: int, rng: np.random.Generator
+    history: ComparisonHistory, index: PairIndex, max_pairs: int, rng: np.random.Generator
 ) -> tuple[IntArray, IntArray]:
     n = history.n_essays
-    candidates = np.setdiff1d(index.succeeded, index.pending, assume_unique=True)
+    candidates = index.resampling_candidates()
     if candidates.size == 0:
         return np.zeros(0, np.intp), np.zeros(0, np.intp)
     first, second = np.divmod(candidates, np.int64(n))
@@ -447,7 +461,7 @@ def _resampling_pairs(
 
 def _orient(
     history: ComparisonHistory,
-    index: _PairIndex,
+    index: PairIndex,
     first: IntArray,
     second: IntArray,
     mode: PairGenerationMode,
@@ -457,8 +471,8 @@ def _orient(
     skew = (history.slot_a_counts() - history.slot_b_counts()).astype(np.int64)
     keys = index.key(first, second)
     attempts = index.attempts_of(keys)
-    seen_forward = np.isin(keys, index.forward_keys)
-    seen_backward = np.isin(keys, index.backward_keys)
+    seen_forward = index.judged_forward(keys)
+    seen_backward = index.judged_backward(keys)
     coin = rng.random(first.size) < 0.5
     planned: list[PlannedComparison] = []
     for k, (x, y) in enumerate(zip(first.tolist(), second.tolist(), strict=True)):

@@ -26,7 +26,6 @@ class RandomStreams:
     essays and a comparison across policies is paired.
     """
 
-    pairing: np.random.Generator
     truth: np.random.Generator
     judges: np.random.Generator
     analysis: np.random.Generator
@@ -72,12 +71,16 @@ class HarnessConfig:
     def total_budget(self) -> int:
         return self.settings.max_pairwise_comparisons if self.budget is None else self.budget
 
+    @property
+    def pair_seed(self) -> int:
+        """The batch's pair seed (as the worker) or the run seed; each wave's pairing
+        generator is ``wave_rng(pair_seed, wave)``, exactly as in the worker."""
+        return self.seed if self.settings.pair_seed is None else self.settings.pair_seed
+
     def streams(self) -> RandomStreams:
-        """Pairing from the batch's pair seed (as the worker) or the run seed; others spawned."""
+        """Truth, judges and analysis spawned from the run seed (pairing: ``pair_seed``)."""
         truth, judges, analysis = np.random.SeedSequence(self.seed).spawn(3)
-        pair_seed = self.seed if self.settings.pair_seed is None else self.settings.pair_seed
         return RandomStreams(
-            pairing=np.random.default_rng(pair_seed),
             truth=np.random.default_rng(truth),
             judges=np.random.default_rng(judges),
             analysis=np.random.default_rng(analysis),

@@ -1,23 +1,22 @@
-"""Drive one synthetic net through the engine's waves with the production decision core.
+"""Drive one synthetic net through the engine's waves with the production wave step.
 
-Only the judge and the transport are simulated. Every wave follows the worker's path: fit
-all succeeded comparisons (``bt_prior_precision``, warm-started from the previous scores),
-build the :class:`ContinuationContext`, call ``decide``; on a wave request call
-``plan_wave`` with the decision's wave limit (carrying the selection prior between waves),
-judge the pairs, append them to the history; on a finalize, stop. The first decision is at
-wave 0 with an empty history, exactly as at intake.
+Only the judge and the transport are simulated. The loop is *step -> judge -> extend*: the
+same :func:`cj_worker.core.wave.step` as the worker's continuation (fit, count coverage,
+decide, plan, carry the state), with the same per-wave pairing generator
+(:func:`~cj_worker.core.wave.wave_rng` of the pair seed and the wave). The first decision is
+at wave 0 with an empty history, exactly as at intake.
 
-The core functions are looked up on their modules at call time (``pairing.plan_wave``
-rather than a name bound at import), so the harness cannot drift onto a private copy and
-a test can observe that the production functions are the ones called.
+The step is looked up on its module at call time (``wave.step``), so the harness cannot
+drift onto a private copy and a test can observe that the production functions are called.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
 
-from cj_worker.core import bt, decision, pairing
+from cj_worker.config import AlgorithmSettings
+from cj_worker.core import bt, wave
+from cj_worker.core.array_types import FloatArray, IntArray
 from cj_worker.core.decision import ContinuationContext
 from cj_worker.core.history import ComparisonHistory
 from cj_worker.core.reliability import split_half_reliability
@@ -33,21 +32,19 @@ from cj_worker.harness.result import (
     cap_label,
 )
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.intp]
-
 
 class HarnessError(RuntimeError):
     """The core asked for something a harness run cannot do (e.g. WAIT with nothing pending)."""
 
 
 def run_harness(config: HarnessConfig) -> HarnessResult:
-    """Run one net until ``decide`` finalizes it and measure the outcome against the truth."""
+    """Run one net until the wave step finalizes it and measure the outcome against the truth."""
     settings = config.settings
     streams = config.streams()
     truth = config.draw_truth(streams.truth)
     n = config.essay_count
     checkpoints = sorted(config.split_half_at)
+    pair_seed = config.pair_seed
 
     def split_half(winners: IntArray, losers: IntArray) -> float:
         return split_half_reliability(
@@ -60,64 +57,45 @@ def run_harness(config: HarnessConfig) -> HarnessResult:
         )
 
     history = ComparisonHistory.empty(n)
-    wave = 0
-    passes = 0
-    selection_precision = pairing.INITIAL_SELECTION_PRECISION
-    previous: FloatArray | None = None
+    state = wave.WaveState()
     trajectory: list[TrajectoryPoint] = []
     decisions: list[DecisionRecord] = []
 
     while True:
-        winners, losers = history.outcomes()
-        fit = bt.fit_bradley_terry(
-            n, winners, losers, settings.bt_prior_precision, initial_scores=previous
-        )
-        context = ContinuationContext.from_history(
+        result = wave.step(
+            state,
             history,
-            current_wave=wave,
             total_budget=config.total_budget,
-            resampling_pass_count=passes,
-            scores_now=fit.scores,
-            scores_previous=previous,
             settings=settings,
+            rng=wave.wave_rng(pair_seed, state.wave),
         )
-        verdict = decision.decide(context)
-        if wave > 0:
+        context, verdict = result.context, result.decision
+        fit = result.fit if result.fit is not None else _empty_fit(history, settings)
+        if state.wave > 0:
+            winners, losers = history.outcomes()
             k = 2.0 * history.size / n
             due = config.split_half_every_wave or bool(checkpoints and k >= checkpoints[0])
             while checkpoints and k >= checkpoints[0]:
                 checkpoints.pop(0)
             measured = split_half(winners, losers) if due else float("nan")
-            trajectory.append(_point(wave, context, fit, truth, measured))
+            trajectory.append(_point(state.wave, context, fit, truth, measured))
 
-        planned: list[pairing.PlannedComparison] = []
-        if verdict.action.mode is not None:
-            plan = pairing.plan_wave(
-                verdict.action.mode,
-                history,
-                verdict.wave_limit,
-                streams.pairing,
-                settings,
-                selection_precision,
-            )
-            planned, selection_precision = plan.comparisons, plan.selection_precision
-            if not planned:
-                verdict = decision.decide_without_pairs(context)
-        passes = verdict.resampling_pass_count
         action, reason = verdict.action, verdict.reason
+        passes = verdict.resampling_pass_count
         if action.mode is None and not action.finalizes:
-            raise HarnessError(f"decide() returned {action} with nothing pending")
-        decisions.append(DecisionRecord(wave, action, reason, passes, len(planned)))
+            raise HarnessError(f"the wave step returned {action} with nothing pending")
+        decisions.append(DecisionRecord(state.wave, action, reason, passes, len(result.planned)))
         if action.finalizes:
             break
 
+        planned = result.planned
         slot_a = np.fromiter((p.slot_a for p in planned), dtype=np.intp, count=len(planned))
         slot_b = np.fromiter((p.slot_b for p in planned), dtype=np.intp, count=len(planned))
         judged = judge_wave(slot_a, slot_b, truth, config.judges, streams.judges)
         history = history.extended(judged.slot_a, judged.slot_b, judged.status, judged.a_won)
-        wave += 1
-        previous = fit.scores
+        state = result.next_state
 
+    winners, losers = history.outcomes()
     final = accuracy(fit.scores, truth)
     last_split_half = trajectory[-1].split_half if trajectory else float("nan")
     return HarnessResult(
@@ -129,7 +107,7 @@ def run_harness(config: HarnessConfig) -> HarnessResult:
         cap_reason=cap_label(reason),
         final_reason=reason,
         final_action=action,
-        iterations=wave,
+        iterations=state.wave,
         comparisons_per_wave=tuple(d.wave_size for d in decisions if d.wave_size),
         comparisons_total=history.size,
         succeeded=context.succeeded,
@@ -148,6 +126,13 @@ def run_harness(config: HarnessConfig) -> HarnessResult:
         decisions=tuple(decisions),
         history=history,
     )
+
+
+def _empty_fit(history: ComparisonHistory, settings: AlgorithmSettings) -> bt.BTFit:
+    """The fit of a net with no success yet (every score 0, SEs from the prior alone): the
+    worker stores nothing then, but the harness still reports a result for the run."""
+    empty = np.zeros(0, dtype=np.intp)
+    return bt.fit_bradley_terry(history.n_essays, empty, empty, settings.bt_prior_precision)
 
 
 def _point(

@@ -1,8 +1,9 @@
 """``cj.continue_batch``: after a wave, decide what the batch does next.
 
-Under the batch row lock: refit BT, refresh the coverage keys, build the core's
-:class:`ContinuationContext`, call :func:`decide`, persist the decision with its reason, and
-either insert the next wave's comparison rows or mark the batch for finalization. The
+Under the batch row lock: load the batch's wave state and history, call the core's one
+wave :func:`~cj_worker.core.wave.step` (the same step the convergence harness runs), persist
+the decision with its reason, and either insert the next wave's comparison rows or mark the
+batch for finalization. The
 messages (judge requests, or the finalize task) leave only after the commit.
 
 A duplicate or late task is a no-op: the batch must still be at the wave the task names
@@ -19,18 +20,13 @@ from sqlalchemy.orm import Session
 
 from cj_worker import metrics, task_names
 from cj_worker.config import AlgorithmSettings
-from cj_worker.core.bt import BTFit, fit_bradley_terry
-from cj_worker.core.coverage import CoverageMetrics
-from cj_worker.core.decision import (
-    Action,
-    ContinuationContext,
-    Decision,
-    Reason,
-    decide,
-    decide_without_pairs,
-)
+from cj_worker.core.array_types import FloatArray
+from cj_worker.core.bt import BTFit
+from cj_worker.core.coverage import CoverageMetrics, CoverageRegressionError
+from cj_worker.core.decision import Action, Decision, Reason
 from cj_worker.core.history import ComparisonHistory
-from cj_worker.core.pairing import INITIAL_SELECTION_PRECISION, PlannedComparison, plan_wave
+from cj_worker.core.pairing import INITIAL_SELECTION_PRECISION, PlannedComparison
+from cj_worker.core.wave import WaveState, step, wave_rng
 from cj_worker.db import repositories
 from cj_worker.db.column_types import utc_now
 from cj_worker.db.engine import session_scope
@@ -53,7 +49,7 @@ def continue_batch(batch_id: str, wave: int) -> str:
 
 
 def run_continuation(session: Session, batch_id: uuid.UUID, wave: int) -> tuple[str, list[Message]]:
-    """The body of ``cj.continue_batch`` inside the caller's transaction."""
+    """The body of ``cj.continue_batch`` inside the caller's transaction: load, step, persist."""
     batch = repositories.lock_batch(session, batch_id)
     if batch is None:
         log.warning("continuation for unknown batch", extra={"batch_id": str(batch_id)})
@@ -66,42 +62,42 @@ def run_continuation(session: Session, batch_id: uuid.UUID, wave: int) -> tuple[
     settings = AlgorithmSettings.model_validate(batch.settings)
     essays = repositories.load_essays(session, batch_id)
     history = repositories.load_history(session, batch_id, len(essays))
-    fit = _refit(essays, history, settings)
-    context = _context(session, batch, essays, history, fit, settings)
-    decision = decide(context)
+    try:
+        result = step(
+            _state(batch, essays),
+            history,
+            total_budget=batch.total_budget,
+            settings=settings,
+            rng=wave_rng(batch.seed, wave),
+        )
+    except CoverageRegressionError as error:
+        # Rows vanished from the store: deciding on the shrunken history would undo Phase 1.
+        # Nothing is written; the sweep's re-triggers end the batch as ``stalled``.
+        log.error("coverage_regression", extra={"batch_id": str(batch_id), "error": str(error)})
+        return "coverage_regression", []
+    decision = result.decision
     if decision.action is Action.WAIT:
         return Reason.WAVE_IN_FLIGHT.value, []
-
-    planned: list[PlannedComparison] = []
-    metadata = dict(batch.processing_metadata or {})
-    if decision.action.mode is not None:
-        plan = plan_wave(
-            decision.action.mode,
-            history,
-            decision.wave_limit,
-            np.random.default_rng([batch.seed, wave]),
-            settings,
-            float(metadata.get(SELECTION_PRECISION_KEY, INITIAL_SELECTION_PRECISION)),
-        )
-        planned = plan.comparisons
-        metadata[SELECTION_PRECISION_KEY] = plan.selection_precision
-        if not planned:
-            # Cannot happen while PairAvailability is right; if it does, end rather than idle.
-            decision = decide_without_pairs(context)
-
+    metrics.observe_bt_fit(result.fit_seconds)
     if not repositories.record_decision(
-        session, batch_id, wave, decision.action, decision.reason, _details(decision, fit)
+        session, batch_id, wave, decision.action, decision.reason, _details(decision, result.fit)
     ):
         return "duplicate", []
 
-    batch.processing_metadata = {**metadata, **decision.metadata_updates}
-    _persist_state(batch, essays, history, fit, decision)
+    batch.processing_metadata = {
+        **(batch.processing_metadata or {}),
+        SELECTION_PRECISION_KEY: result.next_state.selection_precision,
+        **decision.metadata_updates,
+    }
+    _persist_state(batch, essays, history, result.fit, decision)
     _log_decision(batch, wave, decision)
     metrics.observe_decision(
         session, decision.action.value, decision.reason.value, decision.action.mode
     )
-    if decision.action.mode is not None:
-        return decision.reason.value, _dispatch_wave(session, batch, essays, planned, decision)
+    if result.planned:
+        return decision.reason.value, _dispatch_wave(
+            session, batch, essays, result.planned, decision
+        )
     batch.state = BatchState.SCORING
     batch.final_reason = decision.reason.value
     finalize = (
@@ -112,49 +108,32 @@ def run_continuation(session: Session, batch_id: uuid.UUID, wave: int) -> tuple[
     return decision.reason.value, [Message(finalize, {"batch_id": str(batch_id)})]
 
 
-def _refit(
-    essays: list[Essay], history: ComparisonHistory, settings: AlgorithmSettings
-) -> BTFit | None:
-    if not history.succeeded.any():
-        return None
-    previous = _stored_scores(essays)
-    winners, losers = history.outcomes()
-    with metrics.bt_fit_timer():
-        return fit_bradley_terry(
-            len(essays), winners, losers, settings.bt_prior_precision, initial_scores=previous
+def _state(batch: Batch, essays: list[Essay]) -> WaveState:
+    """The wave state persisted with the batch at its previous decision."""
+    metadata = batch.processing_metadata or {}
+    coverage = (
+        CoverageMetrics(
+            int(metadata["max_possible_pairs"]), int(metadata["successful_pairs_count"])
         )
+        if "max_possible_pairs" in metadata and "successful_pairs_count" in metadata
+        else None
+    )
+    return WaveState(
+        wave=batch.current_wave,
+        resampling_pass_count=batch.resampling_pass_count,
+        selection_precision=float(
+            metadata.get(SELECTION_PRECISION_KEY, INITIAL_SELECTION_PRECISION)
+        ),
+        coverage=coverage,
+        scores=_stored_scores(essays),
+    )
 
 
-def _stored_scores(essays: list[Essay]) -> np.ndarray[Any, np.dtype[np.float64]] | None:
+def _stored_scores(essays: list[Essay]) -> FloatArray | None:
     """Scores persisted at the previous decision, if every essay has one."""
     if not essays or any(essay.score is None for essay in essays):
         return None
     return np.array([essay.score for essay in essays], dtype=np.float64)
-
-
-def _context(
-    session: Session,
-    batch: Batch,
-    essays: list[Essay],
-    history: ComparisonHistory,
-    fit: BTFit | None,
-    settings: AlgorithmSettings,
-) -> ContinuationContext:
-    metadata = batch.processing_metadata or {}
-    stored = CoverageMetrics(
-        int(metadata.get("max_possible_pairs", 0)), int(metadata.get("successful_pairs_count", 0))
-    )
-    measured = CoverageMetrics(*repositories.get_coverage_metrics_for_batch(session, batch.id))
-    return ContinuationContext.from_history(
-        history,
-        current_wave=batch.current_wave,
-        total_budget=batch.total_budget,
-        resampling_pass_count=batch.resampling_pass_count,
-        scores_now=None if fit is None else fit.scores,
-        scores_previous=_stored_scores(essays),
-        settings=settings,
-        coverage=stored.advanced_by(measured),
-    )
 
 
 def _details(decision: Decision, fit: BTFit | None) -> dict[str, Any]:
@@ -188,7 +167,7 @@ def _dispatch_wave(
     session: Session,
     batch: Batch,
     essays: list[Essay],
-    planned: list[PlannedComparison],
+    planned: tuple[PlannedComparison, ...],
     decision: Decision,
 ) -> list[Message]:
     """Insert the wave's rows, advance the batch to it, and build the judge requests."""

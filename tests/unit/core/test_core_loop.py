@@ -1,25 +1,20 @@
-"""Whole batches through the pure core: decide() -> plan_wave() -> judge -> BT fit.
+"""Whole batches through the pure core's wave step: step -> judge -> extend.
 
-The loop below is the worker's continuation reduced to its core calls, with a perfect judge
-(the lower index always wins) and nothing ever pending. It checks that the pieces agree
-with each other over a whole batch: the phases follow one another, the caps end the batch
-where SPEC section 6 says, and the budget is never overspent.
+The loop below is the harness's loop with a perfect judge (the lower index always wins) and
+nothing ever pending; the step itself is the one the worker's continuation calls. It checks
+that the pieces agree with each other over a whole batch: the phases follow one another,
+the caps end the batch where SPEC section 6 says, and the budget is never overspent.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
-import numpy as np
-from numpy.typing import NDArray
-
 from cj_worker.config import AlgorithmSettings
-from cj_worker.core.bt import fit_bradley_terry
-from cj_worker.core.coverage import CoverageMetrics, PairAvailability
-from cj_worker.core.decision import Action, ContinuationContext, Decision, Reason, decide
+from cj_worker.core.decision import Action, Decision, Reason
 from cj_worker.core.history import ComparisonHistory
-from cj_worker.core.pairing import PairGenerationMode, plan_wave
+from cj_worker.core.pairing import PairGenerationMode
+from cj_worker.core.wave import WaveState, step, wave_rng
 from tests.unit.core.builders import extend_succeeded, history_from, make_settings
 
 
@@ -39,47 +34,27 @@ class Run:
 
 
 def run_batch(n: int, settings: AlgorithmSettings, budget: int, seed: int = 0) -> Run:
-    """Decide, generate and judge until decide() finalizes the batch."""
-    rng = np.random.default_rng(seed)
+    """Step, judge and extend until the wave step finalizes the batch."""
     history = history_from(n, [])
-    previous: NDArray[np.float64] | None = None
-    passes = 0
+    state = WaveState()
     decisions: list[Decision] = []
     waves: list[tuple[PairGenerationMode, int]] = []
-    for wave in itertools.count():
-        assert wave <= settings.max_iterations, "decide() let the batch run past max_iterations"
-        winners, losers = history.outcomes()
-        scores = fit_bradley_terry(
-            n, winners, losers, settings.bt_prior_precision, initial_scores=previous
-        ).scores
-        decision = decide(
-            ContinuationContext(
-                essay_count=n,
-                current_wave=wave,
-                submitted=history.size,
-                succeeded=int(np.count_nonzero(history.succeeded)),
-                failed=int(np.count_nonzero(history.failed)),
-                pending=0,
-                total_budget=budget,
-                coverage=CoverageMetrics.of(history),
-                availability=PairAvailability.of(history, settings.max_attempts_per_pair),
-                resampling_pass_count=passes,
-                scores_now=scores,
-                scores_previous=previous,
-                settings=settings,
-            )
+    while True:
+        assert state.wave <= settings.max_iterations, "the batch ran past max_iterations"
+        result = step(
+            state, history, total_budget=budget, settings=settings, rng=wave_rng(seed, state.wave)
         )
-        decisions.append(decision)
-        mode = decision.action.mode
+        decisions.append(result.decision)
+        mode = result.decision.action.mode
         if mode is None:
-            assert decision.action.finalizes, f"{decision.action} with nothing pending"
+            assert result.decision.action.finalizes, f"{result.action} with nothing pending"
+            assert result.planned == ()
             break
-        planned = plan_wave(mode, history, decision.wave_limit, rng, settings).comparisons
-        assert planned, f"decide() asked for a {mode} wave that no pair can fill"
-        history = extend_succeeded(history, planned)
-        waves.append((mode, len(planned)))
-        passes = decision.resampling_pass_count
-        previous = scores
+        assert result.planned, f"a {mode} wave was requested but not planned"
+        history = extend_succeeded(history, result.planned)
+        waves.append((mode, len(result.planned)))
+        assert result.next_state.wave == state.wave + 1
+        state = result.next_state
     return Run(decisions, waves, history)
 
 

@@ -1,4 +1,4 @@
-"""Coverage metrics, the small-net flag and pair availability (SPEC section 5).
+"""Coverage metrics and the small-net flag (SPEC section 5).
 
 Only a *succeeded* comparison covers a pair; these tests pin that down for every status,
 because counting a failed or pending row would end Phase 1 with pairs never judged.
@@ -10,7 +10,7 @@ import pytest
 
 from cj_worker.core.coverage import (
     CoverageMetrics,
-    PairAvailability,
+    CoverageRegressionError,
     is_small_net,
     max_possible_pairs,
     successful_pairs_count,
@@ -96,39 +96,20 @@ def test_small_net_bound_is_inclusive(essays: int, bound: int, small: bool) -> N
 
 
 @pytest.mark.parametrize(
-    ("stored", "measured", "expected"),
-    [
-        ((10, 4), (10, 7), (10, 7)),
-        ((10, 7), (10, 4), (10, 7)),
-        ((10, 7), (0, 0), (10, 7)),
-        ((0, 0), (15, 3), (15, 3)),
-    ],
+    ("previous", "measured"),
+    [(None, (10, 4)), ((10, 4), (10, 4)), ((10, 4), (10, 7)), ((0, 0), (15, 3))],
 )
-def test_advanced_by_never_moves_backwards(
-    stored: tuple[int, int], measured: tuple[int, int], expected: tuple[int, int]
+def test_never_behind_accepts_a_count_that_grew_or_stayed(
+    previous: tuple[int, int] | None, measured: tuple[int, int]
 ) -> None:
-    merged = CoverageMetrics(*stored).advanced_by(CoverageMetrics(*measured))
-    assert (merged.max_possible_pairs, merged.successful_pairs_count) == expected
+    before = None if previous is None else CoverageMetrics(*previous)
+    assert CoverageMetrics(*measured).never_behind(before) == CoverageMetrics(*measured)
 
 
-def test_availability_of_an_empty_history_is_every_pair_for_coverage_only() -> None:
-    assert PairAvailability.of(history_from(5, []), 3) == PairAvailability(
-        coverage=10, resampling=0
-    )
-
-
-@pytest.mark.parametrize(("max_attempts", "coverage"), [(1, 2), (2, 2), (3, 3)])
-def test_failed_pairs_stay_available_until_max_attempts(max_attempts: int, coverage: int) -> None:
-    """Pair (0, 1) failed twice (one timeout): exhausted at 1 or 2 attempts, not at 3."""
-    history = history_from(3, [failed(0, 1), timed_out(1, 0)])
-    assert PairAvailability.of(history, max_attempts).coverage == coverage
-
-
-def test_pending_pairs_are_blocked_for_both_modes() -> None:
-    history = history_from(3, [ok(0, 1), pending(0, 1), pending(1, 2), ok(0, 2)])
-    assert PairAvailability.of(history, 3) == PairAvailability(coverage=0, resampling=1)
-
-
-def test_covered_pairs_are_available_for_resampling_only() -> None:
-    history = history_from(4, [ok(0, 1), ok(2, 3), failed(0, 2)])
-    assert PairAvailability.of(history, 3) == PairAvailability(coverage=4, resampling=2)
+@pytest.mark.parametrize(("previous", "measured"), [((10, 7), (10, 4)), ((15, 3), (10, 3))])
+def test_never_behind_refuses_coverage_that_moved_backwards(
+    previous: tuple[int, int], measured: tuple[int, int]
+) -> None:
+    """Counted from a history that only grows, a smaller count means lost comparison rows."""
+    with pytest.raises(CoverageRegressionError, match="backwards"):
+        CoverageMetrics(*measured).never_behind(CoverageMetrics(*previous))

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cj_worker.config import AlgorithmSettings, PairingPolicy
-from cj_worker.core.coverage import PairAvailability, max_possible_pairs
 from cj_worker.core.history import ComparisonHistory, ComparisonStatus
+from cj_worker.core.pair_index import PairAvailability, max_possible_pairs
 from cj_worker.core.pairing import (
     FULL_ENUMERATION_MAX_ESSAYS,
     PairGenerationMode,

@@ -132,38 +132,40 @@ def test_processing_metadata_gets_the_four_coverage_keys(
     }
 
 
-def test_coverage_counts_never_move_backwards(database_url: str, sent: CapturingTransport) -> None:
-    seeded = {
-        "max_possible_pairs": 40,
-        "successful_pairs_count": 12,
-        "unique_coverage_complete": False,
-        "resampling_pass_count": 0,
-        "producer_note": "kept",
-    }
-    batch = seed_batch(database_url, 6, [Row(0, 1), Row(2, 3)], metadata=seeded)
-
-    run(batch.id, 1)
-
-    metadata = read_batch(database_url, batch.id).processing_metadata
-    assert {key: metadata[key] for key in seeded} == seeded, (
-        "larger stored counts win over the 15 / 2 counted in the rows; other keys are kept"
-    )
-
-
-def test_stored_complete_coverage_stays_complete(
-    database_url: str, sent: CapturingTransport, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("rows", "seeded"),
+    [
+        (
+            [Row(0, 1), Row(2, 3)],
+            {"max_possible_pairs": 40, "successful_pairs_count": 12, "producer_note": "kept"},
+        ),
+        (
+            [Row(0, 1), Row(2, 3), Row(4, 5)],
+            {"max_possible_pairs": 15, "successful_pairs_count": 15},
+        ),
+    ],
+    ids=["counts-above-the-rows", "complete-coverage-above-the-rows"],
+)
+def test_coverage_counts_never_move_backwards(
+    database_url: str,
+    sent: CapturingTransport,
+    caplog: pytest.LogCaptureFixture,
+    rows: list[Row],
+    seeded: dict[str, Any],
 ) -> None:
-    """Coverage recorded as complete is not undone by rows that count less."""
+    """Coverage is counted from the rows, which only grow: stored counts above them mean
+    comparison rows were lost, and no decision is taken on a history that went backwards.
+    The stored keys stay as they were, and the refusal is logged as an error."""
     caplog.set_level(logging.INFO, logger="cj_worker")
-    seeded = {"max_possible_pairs": 15, "successful_pairs_count": 15}
-    batch = seed_batch(database_url, 6, [Row(0, 1), Row(2, 3), Row(4, 5)], metadata=seeded)
+    batch = seed_batch(database_url, 6, rows, metadata=seeded)
 
-    assert run(batch.id, 1) == "small_net_phase2"
+    assert run(batch.id, 1) == "coverage_regression"
 
-    metadata = read_batch(database_url, batch.id).processing_metadata
-    assert metadata["successful_pairs_count"] == 15
-    assert metadata["unique_coverage_complete"] is True
-    assert logged(caplog, batch.id, "small_net_phase2_entered") == 1
+    after = read_batch(database_url, batch.id)
+    assert {key: after.processing_metadata[key] for key in seeded} == seeded
+    assert after.current_wave == 1
+    assert sent.messages == []
+    assert logged(caplog, batch.id, "coverage_regression") == 1
 
 
 def test_a_small_net_with_full_coverage_enters_phase_2(
