@@ -39,6 +39,7 @@ TASK_MODULES = (
     "cj_worker.tasks.continuation",
     "cj_worker.tasks.finalize",
     "cj_worker.tasks.judging",
+    "cj_worker.tasks.llm_judge",
     "cj_worker.tasks.outbox",
     "cj_worker.tasks.sweep",
 )

@@ -25,6 +25,7 @@ from cj_worker.db.repositories.reports import (
     batch_results,
     batch_status,
 )
+from cj_worker.errors import EXIT_USER_ERROR, CJWorkerError
 from cj_worker.payloads import (
     BatchRequest,
     ComparisonResult,
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 
-class UnknownBatchError(LookupError):
+class UnknownBatchError(CJWorkerError, LookupError, exit_code=EXIT_USER_ERROR):
     """No batch with that id in the database."""
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import enum
 from functools import lru_cache
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class PairingPolicy(enum.StrEnum):
@@ -72,7 +72,18 @@ class AlgorithmSettings(BaseModel):
         0.01,
         gt=0.0,
         le=100.0,
-        description="Ridge prior precision of the reported Bradley-Terry fit.",
+        description=(
+            "Prior precision of the reported Bradley-Terry fit: its floor under"
+            " bt_prior_mode empirical_bayes, its value under fixed."
+        ),
+    )
+    bt_prior_mode: Literal["empirical_bayes", "fixed"] = Field(
+        "empirical_bayes",
+        description=(
+            "How the Bradley-Terry prior is chosen: empirical_bayes estimates the spread of the"
+            " abilities from the data, with bt_prior_precision as a floor on the precision;"
+            " fixed uses bt_prior_precision exactly."
+        ),
     )
     pairing_policy: PairingPolicy = Field(
         PairingPolicy.INFORMATION, description="How COVERAGE waves pick pairs."
@@ -145,6 +156,22 @@ class Settings(AlgorithmSettings, BaseSettings):
         "json",
         description="Log lines of workers and beat: one JSON object per line, or Celery's text.",
     )
+    result_token_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Secrets of the per-comparison result tokens, comma-separated: the first signs,"
+            " any verifies (add a new one first to rotate). Required by workers; see"
+            " cj_worker.tokens."
+        ),
+    )
+
+    @field_validator("result_token_secrets", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        # An environment variable is one string: "new,old" lists the secrets to accept.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     def algorithm(self) -> AlgorithmSettings:
         """The algorithmic part, as the value a batch snapshots."""

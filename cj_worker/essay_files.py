@@ -14,13 +14,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cj_worker.errors import EXIT_USER_ERROR, CJWorkerError
 from cj_worker.payloads import EssayIn, PayloadError
 
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"", "0", "false", "no", "n", "f"}
 
 
-class EssayFileError(ValueError):
+class EssayFileError(CJWorkerError, ValueError, exit_code=EXIT_USER_ERROR):
     """The essay file cannot be read; the message says where and why."""
 
 

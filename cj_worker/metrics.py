@@ -17,8 +17,12 @@ Two kinds of figures, collected in two ways:
   a multiprocess gauge mode to merge; a query on scrape is always current and costs three
   small indexed queries per scrape.
 
-Counts of decisions and waves are taken when their transaction commits
-(:func:`on_commit`), so a decision that rolled back and was retried is counted once.
+Events that a transaction causes are recorded only once it committed, so a change that
+rolled back and was retried is counted once: a task body returns them as
+:class:`Observation` values beside its messages, and
+:func:`cj_worker.tasks.unit_of_work.run` records them after the commit. The ``observe_*``
+functions record at once, for what happens outside a transaction (a rejected payload, an
+outbox delivery).
 """
 
 from __future__ import annotations
@@ -27,21 +31,22 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import prometheus_client
-import sqlalchemy as sa
 import sqlalchemy.exc
 from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy.orm import Session, SessionTransaction
 
 from cj_worker.db.column_types import utc_now
 from cj_worker.db.engine import session_scope
-from cj_worker.db.repositories.operations import LIVE_STATES, Backlog, backlog
+from cj_worker.db.repositories.operations import Backlog, backlog
+from cj_worker.db.states import LIVE_STATES
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +75,19 @@ SWEEP_ACTIONS = Counter(
 OUTBOX_DELIVERIES = Counter(
     "cj_outbox_deliveries_total", "Result events handed to the broker, by outcome.", ["outcome"]
 )
+REFUSED = Counter(
+    "cj_refused_messages_total",
+    "Well-formed messages refused because acting on them would change a batch without "
+    "authority: a finalization no decision called for, a result without its token or for "
+    "another batch, a resubmitted batch id with another payload; by task and reason.",
+    ["task", "reason"],
+)
+DEAD_LETTERS = Counter(
+    "cj_dead_letters_total",
+    "Broker messages a worker could not decode or run, moved to the dead-letter list, by "
+    "queue and reason.",
+    ["queue", "reason"],
+)
 BT_FIT_SECONDS = Histogram(
     "cj_bt_fit_seconds",
     "Wall time of one Bradley-Terry fit.",
@@ -91,19 +109,81 @@ BATCH_SSR = Histogram(
 # ----------------------------------------------------------------------------- events
 
 
-def observe_decision(session: Session, action: str, reason: str, mode: str | None) -> None:
-    """Count a decision (and the wave it dispatches) once ``session`` commits it."""
+class Observation(Protocol):
+    """An event to record once the transaction that caused it committed."""
 
-    def count() -> None:
-        DECISIONS.labels(action=action, reason=reason).inc()
-        if mode is not None:
-            WAVES.labels(mode=mode).inc()
+    def record(self) -> None: ...
 
-    on_commit(session, count)
+
+@dataclass(frozen=True)
+class DecisionTaken:
+    """A continuation decision, and the wave it dispatches (``mode``), if any."""
+
+    action: str
+    reason: str
+    mode: str | None = None
+
+    def record(self) -> None:
+        DECISIONS.labels(action=self.action, reason=self.reason).inc()
+        if self.mode is not None:
+            WAVES.labels(mode=self.mode).inc()
+
+
+@dataclass(frozen=True)
+class CallbackAnswered:
+    """A judge's answer stored by ``cj.record_comparison_result``."""
+
+    outcome: str
+    status: str
+
+    def record(self) -> None:
+        observe_callback(self.outcome, self.status)
+
+
+@dataclass(frozen=True)
+class SweepActed:
+    """What the sweep did to one batch: ``count`` comparisons timed out, a trigger re-sent."""
+
+    action: str
+    count: int = 1
+
+    def record(self) -> None:
+        observe_sweep(self.action, self.count)
+
+
+@dataclass(frozen=True)
+class BatchFinalized:
+    """A batch that reached its final state, with its duration and SSR."""
+
+    state: str
+    duration: float
+    ssr: float | None
+
+    def record(self) -> None:
+        observe_finalized(self.state, self.duration, self.ssr)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A message a task refused to act on (``cj_refused_messages_total``)."""
+
+    task: str
+    reason: str
+
+    def record(self) -> None:
+        observe_refused(self.task, self.reason)
+
+
+def observe_refused(task: str, reason: str) -> None:
+    REFUSED.labels(task=task, reason=reason).inc()
+
+
+def observe_dead_letter(queue: str, reason: str) -> None:
+    DEAD_LETTERS.labels(queue=queue, reason=reason).inc()
 
 
 def observe_callback(outcome: str, status: str) -> None:
-    """Count one judge answer; call it after the callback's transaction committed."""
+    """Count one judge answer now: a rejected one (stored ones: :class:`CallbackAnswered`)."""
     CALLBACKS.labels(outcome=outcome, status=status).inc()
 
 
@@ -119,7 +199,7 @@ def observe_outbox_delivery(outcome: str) -> None:
 def observe_finalized(state: str, duration: float, ssr: float | None) -> None:
     """Record a finalized batch: its duration by final state and, if it has one, its SSR.
 
-    Call it once the finalization committed (e.g. through :func:`on_commit`), so that a
+    Call it once the finalization committed (through :class:`BatchFinalized`), so that a
     finalization that rolled back and ran again is recorded once.
     """
     BATCH_DURATION_SECONDS.labels(state=state).observe(duration)
@@ -140,29 +220,6 @@ def bt_fit_timer() -> Iterator[None]:
         yield
     finally:
         BT_FIT_SECONDS.observe(time.perf_counter() - started)
-
-
-_ON_COMMIT = "cj_worker.metrics.on_commit"
-
-
-def on_commit(session: Session, action: Callable[[], None]) -> None:
-    """Run ``action`` when the session's outermost transaction commits; drop it otherwise."""
-    session.info.setdefault(_ON_COMMIT, []).append(action)
-
-
-@sa.event.listens_for(Session, "after_commit")
-def _run_on_commit(session: Session) -> None:
-    for action in session.info.pop(_ON_COMMIT, ()):
-        action()
-
-
-@sa.event.listens_for(Session, "after_transaction_end")
-def _drop_on_rollback(session: Session, transaction: SessionTransaction) -> None:
-    # after_commit has already taken the actions of a committed transaction; whatever is
-    # left when the outermost transaction ends was rolled back. (A savepoint's rollback
-    # also ends a transaction, but not the outermost one.)
-    if transaction.parent is None:
-        session.info.pop(_ON_COMMIT, None)
 
 
 # ---------------------------------------------------------------------------- backlogs

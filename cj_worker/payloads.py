@@ -3,10 +3,18 @@
 Every task takes one of these as a plain JSON dict and validates it first, so a bad message
 is rejected with an error naming the field and changes nothing. Producers can build them
 through :mod:`cj_worker.client` or send the JSON by hand with ``send_task``.
+
+Validation is strict about JSON types (:func:`parse`): ``"40"`` is not a budget and
+``"true"`` is not a flag, because a producer that sends strings where numbers belong has a
+bug that lax coercion would hide until it sent ``"forty"``. The limits producers meet
+(essays per batch, characters per essay, id lengths) are module constants, listed in the
+README's limits table.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from typing import Annotated, Any, Literal, Self, TypeVar
 
@@ -29,14 +37,22 @@ from cj_worker.core.grade_scales import (
     GradeScale,
     built_in_scale,
 )
+from cj_worker.errors import EXIT_USER_ERROR, CJWorkerError
+from cj_worker.judges.llm.config import LlmJudge
 
 __all__ = [
+    "FATAL_JUDGE_ERROR_CODES",
+    "MAX_ESSAYS_PER_BATCH",
+    "MAX_ESSAY_CHARS",
+    "MAX_ID_LENGTH",
     "BatchRequest",
     "ComparisonRequest",
     "ComparisonResult",
     "EssayIn",
     "ExternalJudge",
     "GradeScaleIn",
+    "JudgeUsage",
+    "LlmJudge",
     "PayloadError",
     "SimulatedJudge",
     "parse",
@@ -44,26 +60,54 @@ __all__ = [
 
 MAX_ESSAYS_PER_BATCH = 20_000
 """Largest net accepted: beyond it one wave's bookkeeping would outgrow a task time limit."""
+MAX_ESSAY_CHARS = 100_000
+"""Longest essay text accepted, in characters (about 15,000 words), from a file or the
+broker alike. Every judge request carries two texts, so one unbounded essay would be
+copied into every comparison it takes part in (and, for an LLM judge, paid for)."""
+MAX_ID_LENGTH = 255
+"""Longest essay id, batch ``external_ref``, tenant and task or queue name."""
+RESERVED_TASK_PREFIX = "cj."
+"""Task names of this package. A producer's judge or result task named ``cj.*`` would be
+delivered to a cj worker, which would run its own task with a foreign payload (or, for a
+name it does not know, discard it); so such names are refused at intake."""
 
 
-class PayloadError(ValueError):
-    """A message failed validation; ``str()`` names every bad field."""
+class PayloadError(CJWorkerError, ValueError, exit_code=EXIT_USER_ERROR):
+    """A message failed validation; ``str()`` names every bad field.
 
-    def __init__(self, model: str, error: ValidationError) -> None:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc']) or '(payload)'}: {item['msg']}"
-            for item in error.errors()
-        )
-        super().__init__(f"invalid {model}: {problems}")
+    ``problems`` lists them one by one (``"field: what is wrong"``) for the ``errors`` of a
+    ``batch.rejected`` event.
+    """
+
+    def __init__(self, model: str, error: ValidationError | str) -> None:
+        if isinstance(error, ValidationError):
+            self.problems = [
+                f"{'.'.join(str(part) for part in item['loc']) or '(payload)'}: {item['msg']}"
+                for item in error.errors()
+            ]
+        else:
+            self.problems = [error]
+        super().__init__(f"invalid {model}: {'; '.join(self.problems)}")
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False
+    )
+
+
+def _not_reserved(field: str, task: str | None) -> None:
+    if task is not None and task.startswith(RESERVED_TASK_PREFIX):
+        raise ValueError(
+            f"{field}: {task!r} is a name of cj-worker's own tasks ({RESERVED_TASK_PREFIX}*);"
+            " name a task of the producer's"
+        )
 
 
 class EssayIn(_Message):
-    id: Annotated[str, Field(min_length=1, max_length=255)]
-    text: str = ""
+    id: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+    text: Annotated[str, Field(min_length=1, max_length=MAX_ESSAY_CHARS)]
+    """Required and not blank: a judge cannot compare an essay it cannot read."""
     is_anchor: bool = False
     grade: Annotated[str | None, Field(max_length=32)] = None
     """Known grade of an anchor."""
@@ -94,12 +138,15 @@ class ExternalJudge(_Message):
     """A producer's Celery task receives each :class:`ComparisonRequest` and calls back."""
 
     kind: Literal["external"] = "external"
-    task: Annotated[str, Field(min_length=1, max_length=255)]
-    queue: Annotated[str, Field(min_length=1, max_length=255)] = task_names.EXTERNAL_JUDGE_QUEUE
+    task: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+    queue: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)] = (
+        task_names.EXTERNAL_JUDGE_QUEUE
+    )
     """Must be a queue the judge's workers consume and cj workers do not."""
 
     @model_validator(mode="after")
     def _not_a_cj_queue(self) -> Self:
+        _not_reserved("task", self.task)
         if self.queue in task_names.QUEUES:
             raise ValueError(
                 f"queue: {self.queue!r} is consumed by cj workers, which would discard "
@@ -108,7 +155,7 @@ class ExternalJudge(_Message):
         return self
 
 
-JudgeSpec = Annotated[SimulatedJudge | ExternalJudge, Field(discriminator="kind")]
+JudgeSpec = Annotated[SimulatedJudge | ExternalJudge | LlmJudge, Field(discriminator="kind")]
 
 
 class GradeScaleIn(_Message):
@@ -144,24 +191,56 @@ class BatchRequest(_Message):
 
     batch_id: uuid.UUID = Field(default_factory=uuid.uuid4)
     """Chosen by the producer to make a resubmission idempotent."""
-    external_ref: Annotated[str | None, Field(max_length=255)] = None
-    tenant: Annotated[str | None, Field(max_length=255)] = None
+    external_ref: Annotated[str | None, Field(max_length=MAX_ID_LENGTH)] = None
+    tenant: Annotated[str | None, Field(min_length=1, max_length=MAX_ID_LENGTH)] = None
+    """Whose batch this is: reads that name a tenant see only that tenant's batches."""
     essays: Annotated[list[EssayIn], Field(min_length=1, max_length=MAX_ESSAYS_PER_BATCH)]
     budget: Annotated[int | None, Field(ge=1, le=100_000_000)] = None
     """Most comparisons to spend; defaults to ``max_pairwise_comparisons``."""
     settings: dict[str, Any] = Field(default_factory=dict)
     """Per-batch overrides of the algorithmic settings (names as in the README)."""
     judge: JudgeSpec = Field(default_factory=SimulatedJudge)
-    result_task: Annotated[str | None, Field(max_length=255)] = None
+    result_task: Annotated[str | None, Field(min_length=1, max_length=MAX_ID_LENGTH)] = None
     """Celery task that receives the result event when the batch ends."""
-    result_queue: Annotated[str, Field(min_length=1, max_length=255)] = task_names.RESULTS_QUEUE
+    result_queue: Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)] = (
+        task_names.RESULTS_QUEUE
+    )
     """Queue of the result event: one the producer's workers consume, not a cj queue."""
+    assignment: Annotated[str | None, Field(max_length=50_000)] = None
+    """The task the essays answer; shown to an LLM judge before the essays."""
+    rubric: Annotated[str | None, Field(max_length=50_000)] = None
+    """How to judge the essays; shown to an LLM judge before the essays."""
     grade_scale: Annotated[
         Annotated[Annotated[str, Field(min_length=1, max_length=64)], Tag("name")]
         | Annotated[GradeScaleIn, Tag("definition")],
         Discriminator(_scale_kind),
     ] = DEFAULT_GRADE_SCALE
     """A built-in scale's name or a scale of the producer's; anchors' grades must be in it."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _prompt_context_to_llm_judge(cls, data: Any) -> Any:
+        """Copy ``assignment`` and ``rubric`` into an LLM judge's spec.
+
+        The spec travels in every judge message, so the judge needs no database read to
+        build its prompt. A spec that already has different text is an error, not a pick.
+        """
+        if not isinstance(data, dict):
+            return data
+        judge = data.get("judge")
+        if isinstance(judge, LlmJudge):
+            judge = judge.model_dump()
+        if not isinstance(judge, dict) or judge.get("kind") != "llm":
+            return data
+        judge = dict(judge)
+        for field in ("assignment", "rubric"):
+            value = data.get(field)
+            if value is None:
+                continue
+            if judge.get(field) not in (None, value):
+                raise ValueError(f"judge.{field}: differs from the request's {field}")
+            judge[field] = value
+        return {**data, "judge": judge}
 
     @field_validator("grade_scale")
     @classmethod
@@ -176,8 +255,21 @@ class BatchRequest(_Message):
             return self.grade_scale.scale()
         return built_in_scale(self.grade_scale)
 
+    def fingerprint(self) -> str:
+        """SHA-256 of the request in a canonical form: what makes a resubmission "the same".
+
+        Fields left at their defaults are omitted, so an explicit default and an omitted
+        field are the same request, and a field a later version adds does not make a retry
+        of an older producer's request a conflict. The tenant is always part of it.
+        """
+        content = self.model_dump(mode="json", exclude_defaults=True)
+        content |= {"batch_id": str(self.batch_id), "tenant": self.tenant}
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
     @model_validator(mode="after")
     def _check(self) -> Self:
+        _not_reserved("result_task", self.result_task)
         if self.result_queue in task_names.QUEUES:
             raise ValueError(
                 f"result_queue: {self.result_queue!r} is consumed by cj workers, which would "
@@ -217,6 +309,8 @@ class ComparisonRequest(_Message):
 
     comparison_id: uuid.UUID
     batch_id: uuid.UUID
+    token: Annotated[str | None, Field(max_length=128)] = None
+    """The comparison's result token (:mod:`cj_worker.tokens`): the answer must echo it."""
     essay_a: EssayView
     essay_b: EssayView
     callback_task: str = "cj.record_comparison_result"
@@ -225,10 +319,40 @@ class ComparisonRequest(_Message):
     """True scores of A and B, sent only to the built-in simulated judge."""
 
 
+class JudgeUsage(_Message):
+    """What one comparison cost: tokens, time and HTTP attempts (LLM judges)."""
+
+    model: Annotated[str | None, Field(max_length=200)] = None
+    prompt_tokens: Annotated[int | None, Field(ge=0)] = None
+    """As the endpoint reported them; none if it reported none."""
+    completion_tokens: Annotated[int | None, Field(ge=0)] = None
+    latency_seconds: Annotated[float, Field(ge=0.0)] = 0.0
+    """Round trip of the request that was answered (the last attempt)."""
+    elapsed_seconds: Annotated[float, Field(ge=0.0)] = 0.0
+    """The whole judgement: every attempt, back-off and wait for a rate or concurrency
+    permit."""
+    attempts: Annotated[int, Field(ge=0)] = 1
+    """HTTP requests sent (retries are ``attempts - 1``; 0 when none was sent)."""
+    cost: Annotated[float | None, Field(ge=0.0)] = None
+    """Estimated from the batch's price table; none without a price for the model."""
+
+
+FATAL_JUDGE_ERROR_CODES = frozenset(
+    {"judge_auth_failed", "judge_api_key_missing", "judge_api_key_not_allowed"}
+)
+"""Error codes after which no comparison of the batch can succeed (a bad or missing key):
+one such failed result is reason enough to fail the batch at once."""
+
+
 class ComparisonResult(_Message):
     """Payload of ``cj.record_comparison_result``: one judged (or failed) comparison."""
 
     comparison_id: uuid.UUID
+    token: Annotated[str | None, Field(max_length=128)] = None
+    """The request's ``token``, echoed: without the one issued for this comparison the
+    answer changes nothing."""
+    batch_id: uuid.UUID | None = None
+    """Optional: the request's ``batch_id``; an answer naming another batch is refused."""
     status: Literal["succeeded", "failed"]
     winner: Literal["A", "B"] | None = None
     judge_id: Annotated[str | None, Field(max_length=255)] = None
@@ -236,6 +360,8 @@ class ComparisonResult(_Message):
     justification: Annotated[str | None, Field(max_length=20_000)] = None
     error_code: Annotated[str | None, Field(max_length=64)] = None
     error_detail: Annotated[str | None, Field(max_length=20_000)] = None
+    usage: JudgeUsage | None = None
+    """Tokens, latency and attempts of an LLM judge's answer, failed ones included."""
 
     @model_validator(mode="after")
     def _winner_iff_succeeded(self) -> Self:
@@ -250,8 +376,38 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def parse(model: type[M], payload: Any) -> M:
-    """Validate ``payload`` as ``model`` or raise :class:`PayloadError` naming the fields."""
+    """Validate ``payload`` as ``model`` or raise :class:`PayloadError` naming the fields.
+
+    The payload is validated as the JSON it travels as, in strict mode: a UUID may be a
+    string (JSON has no UUIDs) but a number may not be one (``"40"``), nor a flag
+    ``"true"``. Python values a producer hands :mod:`cj_worker.client` (UUIDs, models) are
+    first written as the JSON the broker would carry.
+    """
     try:
-        return model.model_validate(payload)
+        document = json.dumps(payload, default=_as_json, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise PayloadError(model.__name__, f"(payload): not JSON ({error})") from None
+    try:
+        return model.model_validate_json(document, strict=True)
     except ValidationError as error:
         raise PayloadError(model.__name__, error) from None
+
+
+def batch_id_of(value: Any) -> uuid.UUID:
+    """``value`` as a batch id, or :class:`PayloadError` if it is not a UUID string."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        return uuid.UUID(value)
+    except ValueError:
+        raise PayloadError("arguments", f"batch_id: not a UUID: {str(value)[:80]!r}") from None
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not a JSON type")

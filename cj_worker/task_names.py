@@ -8,6 +8,7 @@ from typing import Final
 
 CREATE_BATCH: Final = "cj.create_batch"
 JUDGE_COMPARISON: Final = "cj.judge_comparison"
+LLM_JUDGE_COMPARISON: Final = "cj.llm_judge_comparison"
 RECORD_COMPARISON_RESULT: Final = "cj.record_comparison_result"
 CONTINUE_BATCH: Final = "cj.continue_batch"
 FINALIZE_SCORING: Final = "cj.finalize_scoring"
@@ -38,5 +39,6 @@ ROUTES: Final = {
     RELAY_OUTBOX: CONTROL_QUEUE,
     SWEEP: CONTROL_QUEUE,
     JUDGE_COMPARISON: JUDGE_QUEUE,
+    LLM_JUDGE_COMPARISON: JUDGE_QUEUE,
 }
 """Queue of every task of this package."""

@@ -1,8 +1,20 @@
-"""Bradley-Terry scoring: MAP estimate under a ridge prior, with centred-covariance SEs.
+"""Bradley-Terry scoring: a hierarchical (empirical-Bayes) fit with centred posterior SDs.
 
-Model: P(i beats j) = logistic(theta_i - theta_j), prior theta_i ~ N(0, 1/prior_precision)
-independently per item. The MAP estimate is found by Newton's method; each Newton system
-(Laplacian + prior) is solved by Jacobi-preconditioned conjugate gradients on a sparse
+Model: P(i beats j) = logistic(theta_i - theta_j), prior theta_i ~ N(0, tau^2) independently
+per item. By default (``PriorMode.EMPIRICAL_BAYES``) tau^2 is estimated from the data: the
+Laplace-EM fixed point tau^2 = (sum theta_hat^2 + sum posterior variance) / (n - 1), found
+by a safeguarded secant search on log tau^2 (``_empirical_bayes``), with the caller's
+``prior_precision`` as a floor on 1 / tau^2 (so tau <= 1 / sqrt(floor): disconnected graphs
+and undefeated essays keep finite scores) and ``MIN_PRIOR_SD`` as a floor on tau (judges
+who flip coins give tau at that floor, scores near 0 and a reliability near 0).
+Why: with the fixed weak prior (precision 0.01) under adaptive pairing, the 95 % intervals
+covered 46-58 % of the true abilities and the scale was stretched 1.6-2.9x; a prior whose
+variance matches the true spread restored about 0.94 (issue 10, SPEC section 7; Hamilton &
+Tawn 2024 on penalties under adaptive scheduling). ``PriorMode.FIXED`` keeps the ridge at
+``prior_precision`` exactly (the override).
+
+For a given prior the MAP is found by Newton's method; each Newton system (Laplacian +
+prior) is solved by Jacobi-preconditioned conjugate gradients on a sparse
 matrix built once per fit, so memory is O(n + m) and no n x n array exists in the fit.
 
 Because the likelihood only sees differences and the prior is symmetric, the MAP is
@@ -31,6 +43,8 @@ from scipy.sparse.csgraph import connected_components
 from scipy.special import expit
 from threadpoolctl import ThreadpoolController
 
+from cj_worker.core.errors import CJWorkerError
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
 BoolArray = NDArray[np.bool_]
@@ -38,18 +52,51 @@ BoolArray = NDArray[np.bool_]
 EXACT_SE_MAX_COMPONENT = 2000
 """Largest connected component whose variances are computed exactly (dense Cholesky)."""
 
+DENSE_SOLVE_MAX_ITEMS = 300
+"""Nets up to this size solve their Newton systems densely (see ``_Laplacian.solve``)."""
+
 _SINGLE_THREAD_BELOW = 600
 """Dense factorisations smaller than this run on one BLAS thread: for them thread start-up
 costs several times the arithmetic (measured 5x slower on two cores at n=100)."""
 _BLAS = ThreadpoolController()
 
 _NEWTON_TOLERANCE = 1e-9
+_SEARCH_NEWTON_TOLERANCE = 1e-4
+"""Newton tolerance while tau is searched: the final fit at the chosen tau uses the full one."""
 _NEWTON_MAX_ITERATIONS = 200
 _CG_RELATIVE_TOLERANCE = 1e-11
 
 
-class BTInputError(ValueError):
+class BTInputError(CJWorkerError, ValueError):
     """The comparison arrays do not describe a valid set of outcomes."""
+
+
+MIN_PRIOR_SD = 0.01
+"""Floor of the estimated prior SD tau (logits): the maximum-likelihood tau of judges who
+flip coins is 0, which the Newton systems cannot take; at 0.01 every score is within a few
+hundredths of 0 and the posterior reliability is about 0."""
+MIN_ESSAYS_FOR_RELIABILITY = 20
+"""Below this many essays the headline reliability is not reported (NaN): measured
+reported - true reliability errs by up to 0.1 at 30 essays and 6 comparisons each."""
+EB_EXACT_MAX_COMPONENT = 400
+"""Largest component whose variances are exact *during the tau search*; larger ones use
+the Neumann approximation there (the reported SEs still follow ``se_method``). A dense
+inverse per search step would cost 5-10 fits at n = 1,000; measured effect on tau below."""
+_EB_TOLERANCE = 1e-3
+"""|residual| at which the search stops: one more (corrected) EM step would move tau^2 by
+0.1 %, tau by 0.05 %."""
+_EB_MAX_EVALUATIONS = 40
+_EB_MAX_LOG_STEP = 4.0
+"""Largest change of log tau^2 in one search step (a factor of 7.4 in tau)."""
+
+
+class PriorMode(enum.StrEnum):
+    """How the prior variance of the abilities is chosen."""
+
+    EMPIRICAL_BAYES = "empirical_bayes"
+    """tau^2 estimated from the data (module docstring); ``prior_precision`` is a floor."""
+    FIXED = "fixed"
+    """Precision exactly ``prior_precision`` (the pre-hierarchical ridge fit)."""
 
 
 class SEMethod(enum.StrEnum):
@@ -133,11 +180,71 @@ class BTFit:
     standard_errors: FloatArray
     """From the centred covariance; never 0, never capped."""
     ssr: float
-    """Scale separation reliability, clamped to [0, 1]."""
+    """Scale separation reliability, clamped to [0, 1] (a secondary figure: SPEC 7)."""
     diagnostics: BTDiagnostics
     prior_precision: float
+    """The precision the scores were fitted with: 1 / prior_sd^2."""
     pair_table: PairTable = field(repr=False)
     pair_weights: FloatArray = field(repr=False)
+    prior_mode: PriorMode = PriorMode.FIXED
+    prior_sd: float = float("nan")
+    """tau: the estimated SD of the abilities under EMPIRICAL_BAYES, else
+    1 / sqrt(prior_precision)."""
+    prior_evaluations: int = 0
+    """MAP fits the tau search made (0 under FIXED)."""
+    conditional_standard_errors: FloatArray | None = field(default=None, repr=False)
+    """Posterior SDs given tau = prior_sd, without the Kass-Steffey term for tau's own
+    uncertainty (None under FIXED, where they equal ``standard_errors``)."""
+
+    @property
+    def reliability(self) -> float:
+        """The headline reliability: an estimate of the squared correlation of the scores
+        with the true abilities (:func:`headline_reliability`); NaN for nets of fewer than
+        ``MIN_ESSAYS_FOR_RELIABILITY`` essays."""
+        if self.scores.size < MIN_ESSAYS_FOR_RELIABILITY:
+            return float("nan")
+        if self.prior_mode is PriorMode.EMPIRICAL_BAYES:
+            # Uncertainty about tau moves every score along d theta / d tau, close to a
+            # common rescaling, which a correlation does not see: reliability is taken
+            # given tau. (With it, 1-2 of 10 information-paired nets at K 6 reported 0-0.4
+            # against a true 0.57-0.73, where tau was weakly identified.)
+            conditional = self.conditional_standard_errors
+            errors = self.standard_errors if conditional is None else conditional
+            return headline_reliability(self.scores, errors, self.prior_sd)
+        return posterior_reliability(self.scores, self.standard_errors)
+
+
+def headline_reliability(scores: FloatArray, standard_errors: FloatArray, prior_sd: float) -> float:
+    """The mean of :func:`expected_reliability` and :func:`posterior_reliability`.
+
+    Both estimate the same quantity under the hierarchical model, and err in opposite
+    directions on logistic data: the Laplace posterior variances at the (shrunk) modes are
+    a little too small, which lifts 1 - mean variance / tau^2, and the modes are shrunk
+    more than posterior means would be, which lowers var(scores) / (var(scores) + mean
+    variance). Measured (harness, 8 seeds per cell, N 30/100, K 6/10/20, exact and
+    discrimination-0.7 judges, information / hybrid / random pairing; mean over seeds of
+    reported - true): the first +0.00 to +0.15, the second -0.06 to +0.07, their mean
+    -0.02 to +0.02 at N = 100 and within +-0.03 at N = 30 from K = 10 but for two cells.
+    """
+    return 0.5 * (
+        expected_reliability(standard_errors, prior_sd)
+        + posterior_reliability(scores, standard_errors)
+    )
+
+
+def expected_reliability(standard_errors: FloatArray, prior_sd: float) -> float:
+    """1 - mean posterior variance / tau^2, clipped to [0, 1]; 0 for < 2 items.
+
+    Under the hierarchical model the posterior mean m_i has cov(m_i, theta_i) = var(m_i) =
+    tau^2 - E[posterior variance], so corr(m, theta)^2 = 1 - E[posterior variance] / tau^2.
+    It rests on tau (estimated from every comparison at once) and on the posterior
+    variances, which, unlike SSR's Fisher SEs of a weakly regularised fit, are not blown up
+    by a design that chased the noise.
+    """
+    if standard_errors.size < 2 or not np.isfinite(prior_sd) or prior_sd <= 0.0:
+        return 0.0
+    value = 1.0 - float(np.mean(standard_errors**2)) / prior_sd**2
+    return float(np.clip(value, 0.0, 1.0))
 
 
 def fit_bradley_terry(
@@ -146,21 +253,44 @@ def fit_bradley_terry(
     losers: IntArray | list[int],
     prior_precision: float = 0.01,
     *,
+    prior_mode: PriorMode | str = PriorMode.EMPIRICAL_BAYES,
     initial_scores: FloatArray | None = None,
+    initial_prior_sd: float | None = None,
     se_method: SEMethod = SEMethod.AUTO,
 ) -> BTFit:
-    """Fit MAP Bradley-Terry to ``winners[k]`` beating ``losers[k]`` over items 0..n-1.
+    """Fit Bradley-Terry to ``winners[k]`` beating ``losers[k]`` over items 0..n-1.
 
-    ``initial_scores`` warm-starts Newton (continuation refits every wave). Never raises on
-    degenerate but valid nets (no comparisons, one item, undefeated items, several
-    components); raises :class:`BTInputError` on invalid input.
+    Under ``PriorMode.EMPIRICAL_BAYES`` (default) the prior SD is estimated and
+    ``prior_precision`` is its floor; under ``FIXED`` it is the precision used.
+    ``initial_scores`` warm-starts Newton and ``initial_prior_sd`` the tau search
+    (continuation refits every wave; without it the search starts from the spread of
+    ``initial_scores``, or from 1 logit). Never raises on degenerate but valid nets (no
+    comparisons, one item, undefeated items, several components); raises
+    :class:`BTInputError` on invalid input.
     """
+    mode = PriorMode(prior_mode)
+    _check_precision(prior_precision)
     table = PairTable.from_outcomes(n_items, np.asarray(winners), np.asarray(losers))
-    estimate = map_scores(table, prior_precision, initial_scores=initial_scores)
     n_components, component_ids = _components(table)
+    evaluations = 0
+    eb: _EBResult | None = None
+    if mode is PriorMode.EMPIRICAL_BAYES and _estimable(table):
+        eb = _empirical_bayes(
+            table, prior_precision, component_ids, initial_scores, initial_prior_sd
+        )
+        estimate, precision, evaluations = eb.estimate, eb.precision, eb.evaluations
+    else:
+        precision = prior_precision
+        estimate = map_scores(table, precision, initial_scores=initial_scores)
     variances, used = centred_variances(
-        table, estimate.pair_weights, prior_precision, se_method, component_ids
+        table, estimate.pair_weights, precision, se_method, component_ids
     )
+    conditional: FloatArray | None = None
+    if eb is not None:
+        conditional = np.sqrt(variances)
+        # Kass & Steffey (1989): the plug-in posterior ignores that tau is estimated; its
+        # first-order correction adds (d theta_hat / d log tau^2)^2 Var(log tau_hat^2).
+        variances = variances + eb.sensitivity**2 * eb.log_variance_variance
     standard_errors = np.sqrt(variances)
     degree = table.degree
     wins = _item_wins(table)
@@ -179,10 +309,28 @@ def fit_bradley_terry(
             isolated=np.flatnonzero(~compared),
             se_method=used,
         ),
-        prior_precision=prior_precision,
+        prior_precision=precision,
         pair_table=table,
         pair_weights=estimate.pair_weights,
+        prior_mode=mode,
+        prior_sd=float(1.0 / np.sqrt(precision)),
+        prior_evaluations=evaluations,
+        conditional_standard_errors=conditional,
     )
+
+
+def posterior_reliability(scores: FloatArray, standard_errors: FloatArray) -> float:
+    """var(scores) / (var(scores) + mean(SE^2)); 0 without spread or for < 2 items.
+
+    For posterior means this is the share of the ability variance the scores recover (the
+    pairing study's section 6: a shrinkage estimator needs this form, since the classic SSR
+    subtracts the error variance a second time from already shrunken scores).
+    """
+    if scores.size < 2:
+        return 0.0
+    observed = float(np.var(scores))
+    total = observed + float(np.mean(standard_errors**2))
+    return observed / total if total > 0.0 else 0.0
 
 
 def scale_separation_reliability(scores: FloatArray, standard_errors: FloatArray) -> float:
@@ -202,8 +350,7 @@ def map_scores(
     initial_scores: FloatArray | None = None,
 ) -> MapEstimate:
     """MAP scores by damped Newton with a conjugate-gradient inner solve."""
-    if not np.isfinite(prior_precision) or prior_precision <= 0:
-        raise BTInputError(f"prior_precision must be a positive number, got {prior_precision!r}")
+    _check_precision(prior_precision)
     n = table.n_items
     theta = _initial_theta(n, initial_scores)
     if table.first.size == 0:
@@ -213,8 +360,201 @@ def map_scores(
         return _newton(table, theta, prior_precision, laplacian)
 
 
+def _check_precision(prior_precision: float) -> None:
+    if not np.isfinite(prior_precision) or prior_precision <= 0:
+        raise BTInputError(f"prior_precision must be a positive number, got {prior_precision!r}")
+
+
+def _estimable(table: PairTable) -> bool:
+    """tau is estimable from at least three items and one comparison; otherwise the data
+    say nothing about the spread and the floor precision (the weakest prior) is used."""
+    return table.n_items >= 3 and table.first.size > 0
+
+
+def _empirical_bayes(
+    table: PairTable,
+    floor_precision: float,
+    component_ids: IntArray,
+    initial_scores: FloatArray | None,
+    initial_prior_sd: float | None,
+) -> _EBResult:
+    """The MAP at the Laplace-EM estimate of tau^2, that precision, and the fits it took.
+
+    The EM map of the hierarchical model, u -> (sum theta_hat(u)^2 + sum v(u)) / (n - 1)
+    with v the centred posterior variances at prior variance u, has the marginal-likelihood
+    estimate as its fixed point; its residual r(t) = log EM(e^t) - t has the sign of the
+    (Laplace) marginal-likelihood gradient. Plain EM converges at the rate of the missing
+    information (slow for sparse nets), so r is solved by secant steps, widened while the
+    root is not bracketed (judges who flip coins drive t towards -inf, where r -> 0 from
+    below) and Illinois steps once it is. Newton warm-starts from the nearest evaluated t.
+    """
+    n = table.n_items
+    t_max = float(np.log(1.0 / floor_precision))
+    t_min = min(float(np.log(MIN_PRIOR_SD**2)), t_max)
+    theta = _initial_theta(n, initial_scores)
+    if initial_prior_sd is not None and np.isfinite(initial_prior_sd) and initial_prior_sd > 0:
+        start = 2.0 * float(np.log(initial_prior_sd))
+    elif initial_scores is not None and float(np.var(theta)) > 0:
+        # Posterior means are shrunk by the reliability: their spread underestimates tau.
+        start = float(np.log(1.25 * float(np.var(theta))))
+    else:
+        start = 0.0
+    laplacian = _Laplacian(table)
+    evaluated: dict[float, tuple[MapEstimate, float]] = {}
+
+    difference_variance = np.zeros(table.first.size)
+    paths: dict[float, FloatArray] = {}
+    """d theta_hat / dt at each evaluated t."""
+
+    def residual(t: float) -> float:
+        nearest = min(evaluated, key=lambda s: abs(s - t)) if evaluated else None
+        if nearest is None:
+            warm = theta
+        else:  # first-order prediction along the MAP path: Newton then needs a step or two
+            warm = evaluated[nearest][0].scores + (t - nearest) * paths[nearest]
+        precision = float(np.exp(-t))
+        estimate = _newton(table, warm.copy(), precision, laplacian, _SEARCH_NEWTON_TOLERANCE)
+        variances, _ = _centred_moments(
+            table,
+            estimate.pair_weights,
+            precision,
+            SEMethod.AUTO,
+            component_ids,
+            EB_EXACT_MAX_COMPONENT,
+            difference_variance,
+        )
+        scores = estimate.scores
+        # u^2 d(theta_hat)/du = H^-1 theta_hat: how the MAP spreads as the prior widens.
+        laplacian.set_weights(estimate.pair_weights, precision)
+        spread = laplacian.solve(scores)
+        p = expit(scores[table.first] - scores[table.second])
+        curvature_change = float(
+            np.sum(
+                table.count
+                * p
+                * (1.0 - p)
+                * (1.0 - 2.0 * p)
+                * (spread[table.first] - spread[table.second])
+                * difference_variance
+            )
+        )
+        updated = (float(scores @ scores) + float(variances.sum()) - curvature_change) / (n - 1)
+        # Second-order Laplace term (module docstring): its t-derivative by a central
+        # difference along the MAP path theta_hat + dt * precision * spread.
+        step = 1e-3
+        change = (
+            _second_order_laplace(
+                table, scores + step * precision * spread, precision / np.exp(step)
+            )
+            - _second_order_laplace(
+                table, scores - step * precision * spread, precision * np.exp(step)
+            )
+        ) / (2.0 * step)
+        # Boundary-avoiding Gamma(2, 0) prior on tau (Chung et al. 2013): d log tau / dt = 1/2.
+        updated += 2.0 * float(np.exp(t)) * (change + 0.5) / (n - 1)
+        r = float(np.log(max(updated, 1e-300))) - t
+        evaluated[t] = (estimate, r)
+        paths[t] = precision * spread
+        return r
+
+    with _BLAS.limit(limits=1, user_api="blas"):
+        t = float(np.clip(start, t_min, t_max))
+        r = residual(t)
+        below: tuple[float, float] | None = None  # (t, r) with r > 0: the root lies above
+        above: tuple[float, float] | None = None  # (t, r) with r < 0: the root lies below
+        previous: tuple[float, float] | None = None
+        last_step = 0.0
+        side = 0  # Illinois: which end was kept last time
+        chosen: float | None = None
+        while len(evaluated) < _EB_MAX_EVALUATIONS and abs(r) > _EB_TOLERANCE:
+            if r > 0:
+                below = (t, r)
+            else:
+                above = (t, r)
+            if (r > 0 and t >= t_max) or (r < 0 and t <= t_min):
+                chosen = t  # the estimate lies beyond a bound: the bound it is
+                break
+            if below is not None and above is not None:
+                if abs(above[0] - below[0]) < 1e-3:
+                    break
+                (t_lo, r_lo), (t_hi, r_hi) = below, above
+                if side == 1 and r > 0:
+                    r_hi *= 0.5
+                elif side == -1 and r < 0:
+                    r_lo *= 0.5
+                side = 1 if r > 0 else -1
+                new_t = t_lo - r_lo * (t_hi - t_lo) / (r_hi - r_lo)
+            else:
+                step = r  # the EM step in log space
+                if previous is not None and r != previous[1]:
+                    secant = -r * (t - previous[0]) / (r - previous[1])
+                    if np.isfinite(secant) and secant * r > 0:
+                        step = float(np.sign(r)) * max(abs(secant), abs(r))
+                slow = previous is not None and abs(r) > 0.25 * abs(previous[1])
+                if slow and last_step * r > 0:
+                    step = float(np.sign(r)) * max(abs(step), 2.0 * abs(last_step))
+                step = float(np.clip(step, -_EB_MAX_LOG_STEP, _EB_MAX_LOG_STEP))
+                new_t = float(np.clip(t + step, t_min, t_max))
+            previous = (t, r)
+            last_step = new_t - t
+            t = new_t
+            r = residual(t)
+        best = chosen if chosen is not None else min(evaluated, key=lambda s: abs(evaluated[s][1]))
+        log_variance_variance = 0.0
+        if chosen is None:
+            others = [s for s in evaluated if s != best and abs(s - best) <= 0.5]
+            if not others:
+                probe = best - 0.05 if best - 0.05 >= t_min else best + 0.05
+                residual(probe)
+                others = [probe]
+            other = min(others, key=lambda s: abs(s - best))
+            slope = (evaluated[other][1] - evaluated[best][1]) / (other - best)
+            if slope < 0:
+                log_variance_variance = 2.0 / ((n - 1) * -slope)
+        precision = float(np.exp(-best))
+        final = _newton(table, evaluated[best][0].scores.copy(), precision, laplacian)
+        laplacian.set_weights(final.pair_weights, precision)
+        sensitivity = precision * laplacian.solve(final.scores)
+    return _EBResult(final, precision, len(evaluated), log_variance_variance, sensitivity)
+
+
+def _second_order_laplace(table: PairTable, theta: FloatArray, precision: float) -> float:
+    """The next term of the Laplace expansion of log p(data | tau), per item on its own.
+
+    For log integral exp(g) with g = g0 - h x^2 / 2 + g3 x^3 / 6 + g4 x^4 / 24 the
+    correction is g4 / (8 h^2) + 5 g3^2 / (24 h^3); here g3, g4 are item i's third and
+    fourth log-likelihood derivatives and h = H_ii. Measured on random designs (true SD
+    1.5, n = 100, 20 seeds) it removes most of Laplace's downward bias in tau: -12 % -> -3 %
+    at 4 comparisons per essay, -3 % -> -1 % at 10 (against the sample SD of the truth).
+    """
+    n = table.n_items
+    p = expit(theta[table.first] - theta[table.second])
+    second = table.count * p * (1.0 - p)
+    third = second * (1.0 - 2.0 * p)
+    fourth = second * (1.0 - 6.0 * p * (1.0 - p))
+    g3 = _scatter(n, table.first, table.second, -third, antisymmetric=True)
+    g4 = -_scatter(n, table.first, table.second, fourth)
+    h = _scatter(n, table.first, table.second, second) + precision
+    return float(np.sum(g4 / (8.0 * h**2) + 5.0 * g3**2 / (24.0 * h**3)))
+
+
+@dataclass(frozen=True)
+class _EBResult:
+    estimate: MapEstimate
+    precision: float
+    evaluations: int
+    log_variance_variance: float
+    """Var(log tau_hat^2) from the curvature of the Laplace marginal likelihood."""
+    sensitivity: FloatArray
+    """d theta_hat / d log tau^2 at the estimate."""
+
+
 def _newton(
-    table: PairTable, theta: FloatArray, prior: float, laplacian: _Laplacian
+    table: PairTable,
+    theta: FloatArray,
+    prior: float,
+    laplacian: _Laplacian,
+    tolerance: float = _NEWTON_TOLERANCE,
 ) -> MapEstimate:
     """Damped Newton; one BLAS thread, since its vector products are too small to share.
 
@@ -246,10 +586,10 @@ def _newton(
                 break
             if scale < 1e-10:
                 # No ascent along the Newton direction: numerically at the optimum or stuck.
-                return _estimate(table, theta, iteration, step_size < _NEWTON_TOLERANCE)
+                return _estimate(table, theta, iteration, step_size < tolerance)
             scale *= 0.5
         theta, objective = candidate, candidate_objective
-        if step_size < _NEWTON_TOLERANCE:
+        if step_size < tolerance:
             return _estimate(table, theta, iteration, True)
     return _estimate(table, theta, _NEWTON_MAX_ITERATIONS, False)
 
@@ -265,6 +605,8 @@ def centred_variances(
     prior_precision: float,
     method: SEMethod = SEMethod.AUTO,
     component_ids: IntArray | None = None,
+    *,
+    exact_limit: int | None = None,
 ) -> tuple[FloatArray, SEMethod]:
     """diag(P H^-1 P) for H = weighted Laplacian + prior_precision * I.
 
@@ -277,6 +619,25 @@ def centred_variances(
     runs on all approximated components at once; only exact components of three or more
     items are inverted one by one.
     """
+    limit = EXACT_SE_MAX_COMPONENT if exact_limit is None else exact_limit
+    return _centred_moments(
+        table, pair_weights, prior_precision, method, component_ids, limit, None
+    )
+
+
+def _centred_moments(
+    table: PairTable,
+    pair_weights: FloatArray,
+    prior_precision: float,
+    method: SEMethod,
+    component_ids: IntArray | None,
+    exact_limit: int,
+    edge_difference: FloatArray | None,
+) -> tuple[FloatArray, SEMethod]:
+    """:func:`centred_variances`; if ``edge_difference`` is given (one slot per pair of the
+    table) it is filled with Var(theta_first - theta_second) of every pair, which the
+    Laplace marginal likelihood's gradient needs (exact where the variances are exact;
+    first-order Neumann covariance W_ij / (D_i D_j) where they are approximated)."""
     n = table.n_items
     if n == 0:
         return np.zeros(0), SEMethod.EXACT
@@ -299,16 +660,27 @@ def centred_variances(
     variances[table.second[pair_edges]] += 0.5 / (
         2.0 * degree[table.second[pair_edges]] + prior_precision
     )
+    if edge_difference is not None:
+        edge_difference[pair_edges] = 2.0 / (
+            2.0 * degree[table.first[pair_edges]] + prior_precision
+        )
 
-    approximate = sizes > (2 if method is SEMethod.APPROXIMATE else EXACT_SE_MAX_COMPONENT)
+    approximate = sizes > (2 if method is SEMethod.APPROXIMATE else exact_limit)
     if method is SEMethod.EXACT:
         approximate[:] = False
     approximate_items = approximate[component_ids] & (item_sizes > 2)
     if approximate_items.any():
         edges = approximate[component_ids[table.first]] & (edge_sizes > 2)
-        variances[approximate_items] += _approximate_variances(
+        within = _approximate_variances(
             table, pair_weights, edges, degree, prior_precision, component_ids
-        )[approximate_items]
+        )
+        variances[approximate_items] += within[approximate_items]
+        if edge_difference is not None:
+            total = degree + prior_precision
+            i, j = table.first[edges], table.second[edges]
+            edge_difference[edges] = (
+                within[i] + within[j] - 2.0 * pair_weights[edges] / (total[i] * total[j])
+            )
 
     exact = (sizes > 2) & ~approximate
     if exact.any():
@@ -322,21 +694,25 @@ def centred_variances(
             nodes = node_order[node_starts[component] : node_starts[component + 1]]
             edges_c = order[edge_starts[component] : edge_starts[component + 1]]
             local[nodes] = np.arange(nodes.size)
-            variances[nodes] += _exact_component_variances(
+            within, differences = _exact_component_variances(
                 nodes.size,
                 local[table.first[edges_c]],
                 local[table.second[edges_c]],
                 pair_weights[edges_c],
                 prior_precision,
             )
+            variances[nodes] += within
+            if edge_difference is not None:
+                edge_difference[edges_c] = differences
     used = SEMethod.APPROXIMATE if approximate_items.any() else SEMethod.EXACT
     return variances.astype(np.float64), used
 
 
 def _exact_component_variances(
     n_c: int, first: IntArray, second: IntArray, weights: FloatArray, prior: float
-) -> FloatArray:
-    """Component-centred variances from a dense Cholesky inverse.
+) -> tuple[FloatArray, FloatArray]:
+    """Component-centred variances from a dense Cholesky inverse, and Var(t_first -
+    t_second) of every pair (``first`` < ``second``: the upper triangle dpotri fills).
 
     The rank-one term (shift/n_c) * 1 1^T lifts the near-null constant direction (eigenvalue
     ``prior``) to ``prior + shift`` so the factorisation is well conditioned; it changes
@@ -355,8 +731,11 @@ def _exact_component_variances(
             inverse, info = lapack.dpotri(factor, lower=0, overwrite_c=1)
     if info != 0:
         raise np.linalg.LinAlgError(f"Cholesky factorisation of the information failed ({info})")
-    diagonal: FloatArray = np.diag(inverse) - 1.0 / (n_c * (prior + shift))
-    return np.maximum(diagonal, _variance_floor(n_c, degree + prior, prior))
+    raw = np.diag(inverse)
+    # The shift adds a multiple of 1 1^T to the inverse, which differences do not see.
+    differences: FloatArray = raw[first] + raw[second] - 2.0 * inverse[first, second]
+    diagonal: FloatArray = raw - 1.0 / (n_c * (prior + shift))
+    return np.maximum(diagonal, _variance_floor(n_c, degree + prior, prior)), differences
 
 
 def _approximate_variances(
@@ -410,14 +789,38 @@ class _Laplacian:
         self._matrix = sp.csr_matrix((np.zeros(2 * pairs), cols[order], indptr), shape=(n, n))
         self._table = table
         self._diagonal = np.ones(n)
+        self._factor: FloatArray | None = None
 
     def set_weights(self, weights: FloatArray, prior: float) -> None:
         self._matrix.data[:] = weights[self._edge_of_entry]
         self._diagonal = (
             _scatter(self._table.n_items, self._table.first, self._table.second, weights) + prior
         )
+        self._factor = None
 
     def solve(self, rhs: FloatArray) -> FloatArray:
+        """(diag - W) x = rhs: dense Cholesky for small nets, else Jacobi-preconditioned CG.
+
+        Below ``DENSE_SOLVE_MAX_ITEMS`` a dense factorisation costs less than the hundred
+        or so CG iterations a sparse early-wave design needs (measured: the harness's
+        100-essay runs spent most of their time in CG), and it is reused for every
+        right-hand side until the weights change.
+        """
+        if self._diagonal.size <= DENSE_SOLVE_MAX_ITEMS:
+            if self._factor is None:
+                dense = -self._matrix.toarray()
+                dense[np.diag_indices_from(dense)] += self._diagonal
+                factor, info = lapack.dpotrf(dense, lower=0, overwrite_a=1)
+                if info != 0:
+                    raise np.linalg.LinAlgError(f"Cholesky of the Newton matrix failed ({info})")
+                self._factor = factor
+            solution, info = lapack.dpotrs(self._factor, rhs, lower=0)
+            if info == 0:
+                dense_solution: FloatArray = solution
+                return dense_solution
+        return self._conjugate_gradients(rhs)
+
+    def _conjugate_gradients(self, rhs: FloatArray) -> FloatArray:
         """Jacobi-preconditioned CG for (diag - W) x = rhs."""
         diagonal, matrix = self._diagonal, self._matrix
         x = rhs / diagonal

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cj_worker.core.errors import CJWorkerError
 from cj_worker.core.history import ComparisonHistory
 from cj_worker.core.pair_index import PairIndex, max_possible_pairs, sorted_unique
 
@@ -27,7 +28,7 @@ def is_small_net(essay_count: int, min_resampling_net_size: int) -> bool:
     return essay_count <= min_resampling_net_size
 
 
-class CoverageRegressionError(RuntimeError):
+class CoverageRegressionError(CJWorkerError, RuntimeError):
     """Coverage counted from the history fell below the persisted count (lost rows)."""
 
 

@@ -26,6 +26,7 @@ from cj_worker.core.stability import (
     passes_success_guard,
     success_rate,
 )
+from cj_worker.core.success_guard import WaveCounts, clearly_below_guard
 
 
 class Action(enum.StrEnum):
@@ -63,6 +64,8 @@ class Reason(enum.StrEnum):
     NO_PAIRS_LEFT = "no_pairs_left"
     LOW_SUCCESS_RATE = "low_success_rate"
     INSUFFICIENT_ESSAYS = "insufficient_essays"
+    JUDGE_FAILED_WAVE = "judge_failed_wave"
+    """Every comparison of the wave just judged failed: the judge is down or broken."""
     STALLED = "stalled"
     """The sweep's, not ``decide``'s: continuation or finalization kept failing."""
 
@@ -87,6 +90,8 @@ class ContinuationContext:
     scores_now: FloatArray | None
     scores_previous: FloatArray | None
     settings: AlgorithmSettings
+    last_wave: WaveCounts
+    """The comparisons of the wave just judged (all of them at the first decision)."""
 
     @classmethod
     def from_history(
@@ -100,19 +105,22 @@ class ContinuationContext:
         scores_previous: FloatArray | None,
         settings: AlgorithmSettings,
         index: PairIndex | None = None,
+        counted_before: WaveCounts | None = None,
     ) -> ContinuationContext:
         """The context at the end of a wave, counted from the history.
 
         The wave step builds it here from the same :class:`PairIndex` the planner reads, so
-        the decision never expects pairs the planner cannot find.
+        the decision never expects pairs the planner cannot find. ``counted_before`` are the
+        totals at the previous decision; the difference is the wave just judged.
         """
         index = PairIndex(history) if index is None else index
+        totals = counts_of(history)
         return cls(
             essay_count=history.n_essays,
             current_wave=current_wave,
-            submitted=history.size,
-            succeeded=int(np.count_nonzero(history.succeeded)),
-            failed=int(np.count_nonzero(history.failed)),
+            submitted=totals.submitted,
+            succeeded=totals.succeeded,
+            failed=totals.failed,
             pending=int(np.count_nonzero(history.pending)),
             total_budget=total_budget,
             coverage=CoverageMetrics.of_index(index),
@@ -121,6 +129,7 @@ class ContinuationContext:
             scores_now=scores_now,
             scores_previous=scores_previous,
             settings=settings,
+            last_wave=totals - (counted_before or WaveCounts()),
         )
 
     @property
@@ -134,7 +143,7 @@ class ContinuationContext:
     @property
     def stable(self) -> bool:
         s = self.settings
-        return is_stable(
+        return self.last_wave.has_evidence and is_stable(
             succeeded=self.succeeded,
             failed=self.failed,
             scores_now=self.scores_now,
@@ -149,6 +158,15 @@ class ContinuationContext:
         """Most comparisons the next wave may have: budget left, and the optional wave cap."""
         cap = self.settings.comparisons_per_stability_check_iteration
         return self.budget_left if cap is None else min(cap, self.budget_left)
+
+
+def counts_of(history: ComparisonHistory) -> WaveCounts:
+    """Totals of a history by outcome (pending rows count as submitted only)."""
+    return WaveCounts(
+        history.size,
+        int(np.count_nonzero(history.succeeded)),
+        int(np.count_nonzero(history.failed)),
+    )
 
 
 @dataclass(frozen=True)
@@ -187,6 +205,8 @@ def decide(context: ContinuationContext) -> Decision:
         "pending": c.pending,
         "budget_left": c.budget_left,
         "success_rate": success_rate(c.succeeded, c.failed),
+        "wave_succeeded": c.last_wave.succeeded,
+        "wave_failed": c.last_wave.failed,
         "stable": stable,
         "max_score_change": (
             max_score_change(c.scores_now, c.scores_previous)
@@ -206,6 +226,10 @@ def decide(context: ContinuationContext) -> Decision:
         return result(Action.FINALIZE_SCORING, Reason.INSUFFICIENT_ESSAYS)
     if c.pending > 0:
         return result(Action.WAIT, Reason.WAVE_IN_FLIGHT)
+    if c.last_wave.judge_failed_all:
+        return result(Action.FINALIZE_FAILURE, Reason.JUDGE_FAILED_WAVE)
+    if clearly_below_guard(c.succeeded, c.failed, s.min_success_rate):
+        return result(Action.FINALIZE_FAILURE, Reason.LOW_SUCCESS_RATE)
 
     budget_exhausted = c.budget_left <= 0
     out_of_iterations = c.current_wave >= s.max_iterations

@@ -21,12 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from cj_worker.core.errors import EXIT_USER_ERROR, CJWorkerError
+
 MAX_GRADE_LABEL_LENGTH = 32
 """Matches the width of the grade columns."""
 MAX_GRADES = 64
 
 
-class GradeScaleError(ValueError):
+class GradeScaleError(CJWorkerError, ValueError, exit_code=EXIT_USER_ERROR):
     """A scale definition is unusable (too few grades, duplicates, bad priors, unknown name)."""
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from cj_worker.core.errors import CJWorkerError
+
 IntArray = NDArray[np.intp]
 BoolArray = NDArray[np.bool_]
 
@@ -27,7 +29,7 @@ class ComparisonStatus(enum.IntEnum):
     TIMED_OUT = 3
 
 
-class HistoryError(ValueError):
+class HistoryError(CJWorkerError, ValueError):
     """The history arrays are inconsistent (wrong lengths, bad essay index, self-pair)."""
 
 

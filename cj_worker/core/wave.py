@@ -15,7 +15,7 @@ and the wave number, so a redelivered continuation plans the same wave.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -23,13 +23,15 @@ from cj_worker.config import AlgorithmSettings
 from cj_worker.core import bt, decision, pairing
 from cj_worker.core.array_types import FloatArray
 from cj_worker.core.coverage import CoverageMetrics
-from cj_worker.core.decision import Action, ContinuationContext, Decision
+from cj_worker.core.decision import Action, ContinuationContext, Decision, counts_of
+from cj_worker.core.errors import CJWorkerError
 from cj_worker.core.history import ComparisonHistory
 from cj_worker.core.pair_index import PairIndex
 from cj_worker.core.pairing import INITIAL_SELECTION_PRECISION, PlannedComparison
+from cj_worker.core.success_guard import WaveCounts
 
 
-class WaveStepError(RuntimeError):
+class WaveStepError(CJWorkerError, RuntimeError):
     """The step's own invariants broke (a bug, never a user error)."""
 
 
@@ -46,6 +48,9 @@ class WaveState:
     """Coverage persisted at the previous decision; the new count may never be smaller."""
     scores: FloatArray | None = None
     """Reported scores at the previous decision (warm start and stability check)."""
+    counted: WaveCounts = field(default_factory=WaveCounts)
+    """History totals at the previous decision: what is new since is the wave just judged,
+    and only a wave with enough new successes may show stability."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,7 @@ def step(
         scores_previous=state.scores,
         settings=settings,
         index=index,
+        counted_before=state.counted,
     )
     context.coverage.never_behind(state.coverage)
     verdict = decision.decide(context)
@@ -147,5 +153,6 @@ def step(
         selection_precision=selection_precision,
         coverage=context.coverage,
         scores=state.scores if fit is None else fit.scores,
+        counted=counts_of(history),
     )
     return WaveStep(context, verdict, fit, planned, next_state, fit_seconds)

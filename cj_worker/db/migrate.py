@@ -12,10 +12,12 @@ from pathlib import Path
 import alembic.command
 from alembic.config import Config
 
+from cj_worker.errors import EXIT_USER_ERROR, CJWorkerError
+
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "alembic"
 
 
-class MigrationsNotFoundError(RuntimeError):
+class MigrationsNotFoundError(CJWorkerError, RuntimeError, exit_code=EXIT_USER_ERROR):
     """The ``alembic/`` folder is missing, e.g. in an installed wheel, which ships no migrations."""
 
 

@@ -5,8 +5,13 @@ when these models and the migrated schema disagree. The models are portable betw
 PostgreSQL (production) and SQLite (the embedded default), which is why enums and
 timestamps use the decorators of :mod:`cj_worker.db.column_types`.
 
-JSON columns are not mutation-tracked: assign a new dict (``batch.processing_metadata =
-{**old, "key": value}``) rather than changing the loaded one in place.
+JSON columns are not mutation-tracked: assign a new dict rather than changing the loaded
+one in place (``processing_metadata`` has one writer, :func:`cj_worker.db.progress.save_progress`).
+
+Rows that share a name with a domain type carry a ``Row`` suffix (:class:`DecisionRow`
+beside the core's ``Decision``, :class:`EssayResultRow` beside the result contract
+:class:`cj_worker.db.results.EssayResult`, :class:`BatchResultRow` beside the read model
+``BatchResults``), so an import never says which one it means by accident.
 """
 
 from __future__ import annotations
@@ -99,16 +104,22 @@ class Batch(Base):
     """The resolved scale (``GradeScale.as_json()``: name, grades, priors), frozen with the
     batch like the settings, so a later change to a built-in scale cannot regrade it."""
     result_task: Mapped[str | None] = mapped_column(sa.String(255))
+    """Celery task name that receives the batch's result event, if the producer wants one."""
     result_queue: Mapped[str | None] = mapped_column(sa.String(255))
     """Queue the result event goes to; never one the cj workers consume."""
-    """Celery task name that receives the batch's result event, if the producer wants one."""
     seed: Mapped[int] = mapped_column(sa.BigInteger)
     current_wave: Mapped[int] = mapped_column(default=0, server_default=ZERO)
     resampling_pass_count: Mapped[int] = mapped_column(default=0, server_default=ZERO)
+    """The source of truth for the pass count; ``processing_metadata`` carries a copy
+    because SPEC section 5 lists it among the four keys there (see ``db.progress``)."""
     processing_metadata: Mapped[dict[str, Any]] = mapped_column(
         JSON_TYPE, default=dict, server_default=EMPTY_JSON
     )
+    """A :class:`cj_worker.db.progress.BatchProgress`; read and written through that module."""
     comparisons_submitted: Mapped[int] = mapped_column(default=0, server_default=ZERO)
+    """The three counters cache the row counts so that a status poll reads one row instead
+    of grouping every comparison (``repositories.batches.count_comparisons`` keeps them
+    in step, in the transaction that changes the rows)."""
     comparisons_succeeded: Mapped[int] = mapped_column(default=0, server_default=ZERO)
     comparisons_failed: Mapped[int] = mapped_column(default=0, server_default=ZERO)
     """Failed and timed-out comparisons."""
@@ -198,7 +209,7 @@ class Comparison(Base):
     completed_at: Mapped[datetime | None]
 
 
-class Decision(Base):
+class DecisionRow(Base):
     """The decision log: one row per wave, written under the batch lock with the decision."""
 
     __tablename__ = "decisions"
@@ -216,7 +227,7 @@ class Decision(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=sa.func.now())
 
 
-class EssayResult(Base):
+class EssayResultRow(Base):
     """Final rank, score, SE, fit and grade of an essay; ``details`` holds the extras
     (standardised infit and outfit, the grade the calibration projects)."""
 
@@ -253,7 +264,7 @@ class EssayResult(Base):
     )
 
 
-class BatchResult(Base):
+class BatchResultRow(Base):
     """The batch-level outcome, written once by finalization."""
 
     __tablename__ = "batch_results"

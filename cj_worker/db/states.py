@@ -11,7 +11,14 @@ import enum
 
 from cj_worker.core.pairing import PairGenerationMode as GenerationMode
 
-__all__ = ["BatchState", "ComparisonRowStatus", "GenerationMode", "OutboxEventType", "Slot"]
+__all__ = [
+    "LIVE_STATES",
+    "BatchState",
+    "ComparisonRowStatus",
+    "GenerationMode",
+    "OutboxEventType",
+    "Slot",
+]
 
 
 class BatchState(enum.StrEnum):
@@ -31,6 +38,8 @@ class BatchState(enum.StrEnum):
 
 
 _TERMINAL = frozenset({BatchState.COMPLETED, BatchState.FAILED, BatchState.CANCELLED})
+LIVE_STATES = (BatchState.CREATED, BatchState.COLLECTING, BatchState.SCORING)
+"""States of a batch that has not finished: the sweep and the backlog gauges watch these."""
 
 
 class ComparisonRowStatus(enum.StrEnum):

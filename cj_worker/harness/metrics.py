@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import ndtri
 from scipy.stats import kendalltau, spearmanr
 
 FloatArray = NDArray[np.float64]
@@ -43,3 +44,19 @@ def accuracy(scores: FloatArray, truth: FloatArray) -> Accuracy:
         true_reliability=pearson**2,
         rmse=rmse,
     )
+
+
+def interval_coverage(
+    scores: FloatArray, standard_errors: FloatArray, truth: FloatArray, level: float = 0.95
+) -> float:
+    """Share of the essays whose central ``level`` interval (score +- z SE) holds the truth.
+
+    Both are mean-centred first: scores are identified only up to a shift. ``truth`` must be
+    on the judges' logit scale (for judges of discrimination a, a * abilities). NaN without
+    essays.
+    """
+    if scores.size == 0:
+        return float("nan")
+    z = float(ndtri(0.5 + level / 2.0))
+    error = (scores - scores.mean()) - (truth - truth.mean())
+    return float(np.mean(np.abs(error) <= z * standard_errors))

@@ -10,12 +10,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from cj_worker.core.plotting import PlottingUnavailableError, require_matplotlib
 from cj_worker.harness.analysis import mean_metric
 from cj_worker.harness.sweep import SweepRow
 
-
-class PlottingUnavailableError(RuntimeError):
-    """matplotlib is not installed."""
+__all__ = ["PlottingUnavailableError", "plot_curves"]
 
 
 def plot_curves(rows: Iterable[SweepRow], path: str | Path, *, dpi: int = 120) -> Path:
@@ -24,7 +23,7 @@ def plot_curves(rows: Iterable[SweepRow], path: str | Path, *, dpi: int = 120) -
     Split-half points are drawn only where they were measured (``split_half_at``).
     Returns the path written.
     """
-    pyplot = _pyplot()
+    pyplot = require_matplotlib("plotting")
     rows = list(rows)
     groups = sorted({(r.n, r.judges) for r in rows})
     if not groups:
@@ -84,16 +83,3 @@ def _line(
     if points:
         xs, ys = zip(*points, strict=True)
         axis.plot(xs, ys, linestyle=style, marker=marker, markersize=3, color=colour, label=label)
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as pyplot
-    except ImportError as error:  # pragma: no cover - depends on the environment
-        raise PlottingUnavailableError(
-            "plotting needs matplotlib: pip install 'cj-worker[plot]'"
-        ) from error
-    return pyplot

@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 
 from cj_worker.core.decision import Action, Reason
 from cj_worker.core.history import ComparisonHistory
+from cj_worker.harness.metrics import interval_coverage
 
 FloatArray = NDArray[np.float64]
 
@@ -61,6 +62,13 @@ class TrajectoryPoint:
     split_half: float
     """NaN unless requested at this point (``HarnessConfig.split_half_at``)."""
     max_score_change: float
+    reliability: float = float("nan")
+    """The fit's headline reliability (``BTFit.reliability``); NaN if the runner did not
+    record it."""
+    coverage: float = float("nan")
+    """Share of 95 % intervals holding the true ability (``metrics.interval_coverage``)."""
+    prior_sd: float = float("nan")
+    """The fit's tau (``BTFit.prior_sd``)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,26 @@ class HarnessResult:
     decisions: tuple[DecisionRecord, ...]
     history: ComparisonHistory = field(repr=False)
     """Every comparison of the run, for analyses the summary does not cover."""
+    reliability: float = float("nan")
+    """The headline reliability the engine reports (``BTFit.reliability``); NaN if the
+    runner did not record it."""
+    prior_sd: float = float("nan")
+    """tau of the final fit (``BTFit.prior_sd``)."""
+
+    @property
+    def coverage(self) -> float:
+        """Share of the final 95 % intervals that hold the (centred) true ability.
+
+        The truth is taken on the scale the abilities were drawn on; for judges of
+        discrimination a the judges' scale is a times it (compute with
+        ``metrics.interval_coverage`` then).
+        """
+        return interval_coverage(self.scores, self.standard_errors, self.true_abilities)
+
+    @property
+    def reliability_error(self) -> float:
+        """Reported (headline) reliability minus the true reliability."""
+        return self.reliability - self.true_reliability
 
     @property
     def comparisons_per_essay(self) -> float:
@@ -134,7 +162,10 @@ class HarnessResult:
             "spearman": self.spearman,
             "kendall": self.kendall,
             "rmse": self.rmse,
-            "ssr": self.ssr,
+            "reliability": self.reliability,
             "true_reliability": self.true_reliability,
+            "coverage": self.coverage,
+            "prior_sd": self.prior_sd,
+            "ssr": self.ssr,
             "split_half": self.split_half_reliability,
         }

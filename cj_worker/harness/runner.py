@@ -18,6 +18,7 @@ from cj_worker.config import AlgorithmSettings
 from cj_worker.core import bt, wave
 from cj_worker.core.array_types import FloatArray, IntArray
 from cj_worker.core.decision import ContinuationContext
+from cj_worker.core.errors import CJWorkerError
 from cj_worker.core.history import ComparisonHistory
 from cj_worker.core.reliability import split_half_reliability
 from cj_worker.core.stability import max_score_change
@@ -33,7 +34,7 @@ from cj_worker.harness.result import (
 )
 
 
-class HarnessError(RuntimeError):
+class HarnessError(CJWorkerError, RuntimeError):
     """The core asked for something a harness run cannot do (e.g. WAIT with nothing pending)."""
 
 

@@ -30,6 +30,9 @@ TRAJECTORY_METRICS = (
     "spearman",
     "kendall",
     "true_reliability",
+    "reliability",
+    "coverage",
+    "prior_sd",
     "rmse",
     "ssr",
 )

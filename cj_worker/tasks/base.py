@@ -1,9 +1,10 @@
-"""What every task shell shares: retry policy, the database URL, and sending after commit.
+"""What every task shell shares: retry policy, settings, messages and how they leave.
 
 Rule of the shells: open one transaction, take the batch row lock, do the work, commit, and
 only *then* send follow-up messages. Nothing is enqueued while a lock is held, so a crash
 between commit and send loses no decision (the sweep re-triggers it) and eager-mode tests
-cannot deadlock on their own locks.
+cannot deadlock on their own locks. :func:`cj_worker.tasks.unit_of_work.run` is that rule
+as one function; the transport and the settings it uses are injectable here.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from celery import Task
 
 from cj_worker import task_names
 from cj_worker.celery_app import app
-from cj_worker.config import get_settings
+from cj_worker.config import Settings, get_settings
 from cj_worker.logs import EVENT_ATTRIBUTE
 
 
@@ -79,8 +80,27 @@ def cj_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
     return register
 
 
+_settings: Settings | None = None
+
+
+def settings() -> Settings:
+    """The settings the task bodies run with: the environment's, unless a runner set its own."""
+    return get_settings() if _settings is None else _settings
+
+
+def set_settings(settings: Settings | None) -> Settings | None:
+    """Run the task bodies with ``settings`` (None: the environment's); returns the previous.
+
+    The embedded runner uses it to hand its database to the bodies without writing
+    ``CJ_DATABASE_URL`` into the process environment.
+    """
+    global _settings
+    previous, _settings = _settings, settings
+    return previous
+
+
 def database_url() -> str:
-    return get_settings().database_url
+    return settings().database_url
 
 
 @dataclass(frozen=True)
@@ -121,7 +141,17 @@ def set_transport(transport: Transport) -> Transport:
     return previous
 
 
-def send_after_commit(messages: Iterable[Message]) -> None:
-    """Send messages built inside a transaction that has now committed."""
+def current_transport() -> Transport:
+    """The transport messages leave by unless a caller passes its own."""
+    return _transport
+
+
+def send(messages: Iterable[Message], transport: Transport | None = None) -> None:
+    """Send ``messages`` in order, by ``transport`` or the current one.
+
+    Call it outside any transaction: in eager mode and in the embedded runner a message
+    runs its task inline, which takes locks of its own.
+    """
+    via = _transport if transport is None else transport
     for message in messages:
-        _transport.send(message)
+        via.send(message)

@@ -9,23 +9,28 @@ send; continuation ignores the spare.
 
 from __future__ import annotations
 
-import uuid
-
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cj_worker import metrics, task_names
 from cj_worker.db import repositories
 from cj_worker.db.column_types import utc_now
-from cj_worker.db.engine import session_scope
-from cj_worker.db.models import Comparison, Decision
+from cj_worker.db.models import Comparison
 from cj_worker.db.states import BatchState, ComparisonRowStatus, Slot
+from cj_worker.errors import EXIT_USER_ERROR, CJWorkerError
 from cj_worker.payloads import ComparisonResult, PayloadError, parse
-from cj_worker.tasks.base import Message, cj_task, database_url, log, send_after_commit
+from cj_worker.tasks import unit_of_work
+from cj_worker.tasks.base import cj_task, log
+from cj_worker.tasks.messages import continue_batch_message
+from cj_worker.tasks.outcomes import Outcome
+from cj_worker.tasks.unit_of_work import Effects
 
 
-class UnknownComparisonError(LookupError):
+class UnknownComparisonError(CJWorkerError, LookupError, exit_code=EXIT_USER_ERROR):
     """A result names a comparison this database never dispatched."""
+
+
+REJECTED = "rejected"
+"""Metric outcome of an answer that was not stored (invalid, or for no known comparison)."""
 
 
 @cj_task(task_names.RECORD_COMPARISON_RESULT)
@@ -34,28 +39,23 @@ def record_comparison_result(result: dict[str, object]) -> str:
     try:
         parsed = parse(ComparisonResult, result)
     except PayloadError:
-        metrics.observe_callback("rejected", "invalid")
+        metrics.observe_callback(REJECTED, "invalid")
         raise
     try:
-        with session_scope(database_url()) as session:
-            outcome, messages = record(session, parsed)
+        effects = unit_of_work.run(lambda session: record(session, parsed))
     except UnknownComparisonError:
-        metrics.observe_callback("rejected", parsed.status)
+        metrics.observe_callback(REJECTED, parsed.status)
         raise
-    metrics.observe_callback(outcome, parsed.status)
-    send_after_commit(messages)
-    return outcome
+    return effects.outcome.value
 
 
-def record(session: Session, result: ComparisonResult) -> tuple[str, list[Message]]:
+def record(session: Session, result: ComparisonResult) -> Effects:
     """The body of the callback inside the caller's transaction."""
-    batch_id = session.scalar(
-        sa.select(Comparison.batch_id).where(Comparison.id == result.comparison_id)
-    )
+    batch_id = repositories.batch_of_comparison(session, result.comparison_id)
     if batch_id is None:
         raise UnknownComparisonError(f"comparison_id: no comparison {result.comparison_id}")
     batch = repositories.lock_batch(session, batch_id)
-    comparison = session.get(Comparison, result.comparison_id, populate_existing=True)
+    comparison = repositories.reload_comparison(session, result.comparison_id)
     if batch is None or comparison is None:  # deleted between the two reads
         raise UnknownComparisonError(f"comparison_id: no comparison {result.comparison_id}")
     if batch.state.is_terminal:
@@ -63,36 +63,34 @@ def record(session: Session, result: ComparisonResult) -> tuple[str, list[Messag
             "result after the batch ended; not counted",
             extra={"batch_id": str(batch_id), "comparison_id": str(comparison.id)},
         )
-        return "batch_closed", []
+        return _answered(Outcome.BATCH_CLOSED, result)
 
-    if comparison.status is ComparisonRowStatus.PENDING:
-        _apply(comparison, result)
-        if result.status == "succeeded":
-            batch.comparisons_succeeded += 1
-        else:
-            batch.comparisons_failed += 1
-        outcome = "recorded"
-    elif comparison.status is ComparisonRowStatus.TIMED_OUT and result.status == "succeeded":
+    before = comparison.status
+    if before is ComparisonRowStatus.PENDING:
+        outcome = Outcome.RECORDED
+    elif before is ComparisonRowStatus.TIMED_OUT and result.status == "succeeded":
         # The judge answered after the sweep gave up: keep the work, move it to succeeded.
-        _apply(comparison, result)
-        batch.comparisons_failed -= 1
-        batch.comparisons_succeeded += 1
-        outcome = "late_success"
+        outcome = Outcome.LATE_SUCCESS
     else:
-        outcome = "duplicate"
+        outcome = Outcome.DUPLICATE
+    if outcome is not Outcome.DUPLICATE:
+        _apply(comparison, result)
+        repositories.count_comparisons(batch, before, comparison.status)
     batch.last_activity_at = utc_now()
 
     wave = comparison.wave
-    messages: list[Message] = []
+    effects = _answered(outcome, result)
     if (
         batch.state is BatchState.COLLECTING
         and batch.current_wave == wave
-        and _wave_complete_and_undecided(session, batch_id, wave)
+        and repositories.wave_awaits_decision(session, batch_id, wave)
     ):
-        messages.append(
-            Message(task_names.CONTINUE_BATCH, {"batch_id": str(batch_id), "wave": wave})
-        )
-    return outcome, messages
+        effects.messages.append(continue_batch_message(batch_id, wave))
+    return effects
+
+
+def _answered(outcome: Outcome, result: ComparisonResult) -> Effects:
+    return Effects(outcome, observations=[metrics.CallbackAnswered(outcome.value, result.status)])
 
 
 def _apply(comparison: Comparison, result: ComparisonResult) -> None:
@@ -108,15 +106,3 @@ def _apply(comparison: Comparison, result: ComparisonResult) -> None:
     comparison.error_code = result.error_code
     comparison.error_detail = result.error_detail
     comparison.completed_at = utc_now()
-
-
-def _wave_complete_and_undecided(session: Session, batch_id: uuid.UUID, wave: int) -> bool:
-    session.flush()
-    if repositories.counters_from_rows(session, batch_id, wave).pending:
-        return False
-    decided = session.scalar(
-        sa.select(sa.func.count())
-        .select_from(Decision)
-        .where(Decision.batch_id == batch_id, Decision.wave == wave)
-    )
-    return not decided

@@ -1,10 +1,10 @@
 """``cj.continue_batch``: after a wave, decide what the batch does next.
 
-Under the batch row lock: load the batch's wave state and history, call the core's one
-wave :func:`~cj_worker.core.wave.step` (the same step the convergence harness runs), persist
-the decision with its reason, and either insert the next wave's comparison rows or mark the
-batch for finalization. The
-messages (judge requests, or the finalize task) leave only after the commit.
+The body is *load -> step -> persist*: under the batch row lock it loads the wave state and
+the history, calls the core's one wave :func:`~cj_worker.core.wave.step` (the same step the
+convergence harness runs), records the decision with its reason, and either inserts the next
+wave's comparison rows or marks the batch for finalization. The unit of work sends the
+messages (judge requests, or the finalize task) and records the metrics only after commit.
 
 A duplicate or late task is a no-op: the batch must still be at the wave the task names
 (compare-and-set on ``current_wave``), and the decision log takes one row per wave.
@@ -22,49 +22,50 @@ from cj_worker import metrics, task_names
 from cj_worker.config import AlgorithmSettings
 from cj_worker.core.array_types import FloatArray
 from cj_worker.core.bt import BTFit
-from cj_worker.core.coverage import CoverageMetrics, CoverageRegressionError
+from cj_worker.core.coverage import CoverageRegressionError
 from cj_worker.core.decision import Action, Decision, Reason
 from cj_worker.core.history import ComparisonHistory
 from cj_worker.core.pairing import INITIAL_SELECTION_PRECISION, PlannedComparison
-from cj_worker.core.wave import WaveState, step, wave_rng
+from cj_worker.core.success_guard import WaveCounts
+from cj_worker.core.wave import WaveState, WaveStep, step, wave_rng
 from cj_worker.db import repositories
 from cj_worker.db.column_types import utc_now
-from cj_worker.db.engine import session_scope
 from cj_worker.db.models import Batch, Comparison, Essay
-from cj_worker.db.states import BatchState
-from cj_worker.tasks.base import Message, cj_task, database_url, log, send_after_commit
+from cj_worker.db.progress import BatchProgress, DecisionCounts, load_progress, save_progress
+from cj_worker.db.states import BatchState, ComparisonRowStatus
+from cj_worker.tasks import unit_of_work
+from cj_worker.tasks.base import Message, cj_task, log
 from cj_worker.tasks.judging import judge_requests
-
-SELECTION_PRECISION_KEY = "selection_prior_precision"
-"""``processing_metadata`` key carrying the pairing selection fit's prior between waves."""
+from cj_worker.tasks.messages import finalize_message
+from cj_worker.tasks.outcomes import Outcome
+from cj_worker.tasks.unit_of_work import Effects
 
 
 @cj_task(task_names.CONTINUE_BATCH)
 def continue_batch(batch_id: str, wave: int) -> str:
     """Decide after ``wave`` of ``batch_id``; returns what happened, for logs and tests."""
-    with session_scope(database_url()) as session:
-        outcome, messages = run_continuation(session, uuid.UUID(batch_id), wave)
-    send_after_commit(messages)
-    return outcome
+    body = lambda session: run_continuation(session, uuid.UUID(batch_id), wave)  # noqa: E731
+    return unit_of_work.run(body).outcome.value
 
 
-def run_continuation(session: Session, batch_id: uuid.UUID, wave: int) -> tuple[str, list[Message]]:
+def run_continuation(session: Session, batch_id: uuid.UUID, wave: int) -> Effects:
     """The body of ``cj.continue_batch`` inside the caller's transaction: load, step, persist."""
     batch = repositories.lock_batch(session, batch_id)
     if batch is None:
         log.warning("continuation for unknown batch", extra={"batch_id": str(batch_id)})
-        return "unknown_batch", []
+        return Effects(Outcome.UNKNOWN_BATCH)
     if batch.state not in (BatchState.CREATED, BatchState.COLLECTING):
-        return f"ignored_{batch.state}", []
+        return Effects(Outcome.ignored_in(batch.state))
     if batch.current_wave != wave:
-        return "stale_wave", []
+        return Effects(Outcome.STALE_WAVE)
 
     settings = AlgorithmSettings.model_validate(batch.settings)
     essays = repositories.load_essays(session, batch_id)
     history = repositories.load_history(session, batch_id, len(essays))
+    progress = load_progress(batch)
     try:
         result = step(
-            _state(batch, essays),
+            _state(batch, progress, essays),
             history,
             total_budget=batch.total_budget,
             settings=settings,
@@ -74,58 +75,64 @@ def run_continuation(session: Session, batch_id: uuid.UUID, wave: int) -> tuple[
         # Rows vanished from the store: deciding on the shrunken history would undo Phase 1.
         # Nothing is written; the sweep's re-triggers end the batch as ``stalled``.
         log.error("coverage_regression", extra={"batch_id": str(batch_id), "error": str(error)})
-        return "coverage_regression", []
+        return Effects(Outcome.COVERAGE_REGRESSION)
     decision = result.decision
     if decision.action is Action.WAIT:
-        return Reason.WAVE_IN_FLIGHT.value, []
+        return Effects(Reason.WAVE_IN_FLIGHT)
     metrics.observe_bt_fit(result.fit_seconds)
     if not repositories.record_decision(
         session, batch_id, wave, decision.action, decision.reason, _details(decision, result.fit)
     ):
-        return "duplicate", []
+        return Effects(Outcome.DUPLICATE)
 
-    batch.processing_metadata = {
-        **(batch.processing_metadata or {}),
-        SELECTION_PRECISION_KEY: result.next_state.selection_precision,
-        **decision.metadata_updates,
-    }
-    _persist_state(batch, essays, history, result.fit, decision)
+    save_progress(batch, _progress(progress, result))
+    _persist_state(batch, essays, history, result.fit)
     _log_decision(batch, wave, decision)
-    metrics.observe_decision(
-        session, decision.action.value, decision.reason.value, decision.action.mode
-    )
-    if result.planned:
-        return decision.reason.value, _dispatch_wave(
-            session, batch, essays, result.planned, decision
+    observed: list[metrics.Observation] = [
+        metrics.DecisionTaken(
+            decision.action.value,
+            decision.reason.value,
+            None if decision.action.mode is None else decision.action.mode.value,
         )
+    ]
+    if result.planned:
+        messages = _dispatch_wave(session, batch, essays, result.planned, decision)
+        return Effects(decision.reason, messages, observed)
     batch.state = BatchState.SCORING
     batch.final_reason = decision.reason.value
-    finalize = (
-        task_names.FINALIZE_FAILURE
-        if decision.action is Action.FINALIZE_FAILURE
-        else task_names.FINALIZE_SCORING
-    )
-    return decision.reason.value, [Message(finalize, {"batch_id": str(batch_id)})]
+    failure = decision.action is Action.FINALIZE_FAILURE
+    return Effects(decision.reason, [finalize_message(batch_id, failure=failure)], observed)
 
 
-def _state(batch: Batch, essays: list[Essay]) -> WaveState:
+def _state(batch: Batch, progress: BatchProgress, essays: list[Essay]) -> WaveState:
     """The wave state persisted with the batch at its previous decision."""
-    metadata = batch.processing_metadata or {}
-    coverage = (
-        CoverageMetrics(
-            int(metadata["max_possible_pairs"]), int(metadata["successful_pairs_count"])
-        )
-        if "max_possible_pairs" in metadata and "successful_pairs_count" in metadata
-        else None
-    )
+    counted = progress.counted_at_decision
     return WaveState(
         wave=batch.current_wave,
-        resampling_pass_count=batch.resampling_pass_count,
-        selection_precision=float(
-            metadata.get(SELECTION_PRECISION_KEY, INITIAL_SELECTION_PRECISION)
+        resampling_pass_count=progress.resampling_pass_count,
+        selection_precision=(
+            progress.selection_prior_precision
+            if progress.selection_prior_precision is not None
+            else INITIAL_SELECTION_PRECISION
         ),
-        coverage=coverage,
+        coverage=progress.coverage,
         scores=_stored_scores(essays),
+        counted=WaveCounts() if counted is None else WaveCounts(**counted.model_dump()),
+    )
+
+
+def _progress(progress: BatchProgress, result: WaveStep) -> BatchProgress:
+    """What the next decision needs, persisted with this one."""
+    state = result.next_state
+    counted = state.counted
+    return progress.with_coverage(result.context.coverage).model_copy(
+        update={
+            "resampling_pass_count": state.resampling_pass_count,
+            "selection_prior_precision": state.selection_precision,
+            "counted_at_decision": DecisionCounts(
+                submitted=counted.submitted, succeeded=counted.succeeded, failed=counted.failed
+            ),
+        }
     )
 
 
@@ -137,6 +144,7 @@ def _stored_scores(essays: list[Essay]) -> FloatArray | None:
 
 
 def _details(decision: Decision, fit: BTFit | None) -> dict[str, Any]:
+    """Key figures of the decision log row."""
     details: dict[str, Any] = dict(decision.figures)
     details["resampling_pass_count"] = decision.resampling_pass_count
     details["wave_limit"] = decision.wave_limit
@@ -151,9 +159,7 @@ def _persist_state(
     essays: list[Essay],
     history: ComparisonHistory,
     fit: BTFit | None,
-    decision: Decision,
 ) -> None:
-    batch.resampling_pass_count = decision.resampling_pass_count
     batch.last_activity_at = utc_now()
     successes = history.appearances(history.succeeded)
     for essay in essays:
@@ -175,7 +181,7 @@ def _dispatch_wave(
     wave = batch.current_wave + 1
     rows = [
         Comparison(
-            id=uuid.uuid4(),
+            id=comparison_id(batch.id, wave, pair),
             batch_id=batch.id,
             wave=wave,
             essay_a=pair.slot_a,
@@ -187,9 +193,19 @@ def _dispatch_wave(
     ]
     session.add_all(rows)
     batch.current_wave = wave
-    batch.comparisons_submitted += len(rows)
+    repositories.count_comparisons(batch, None, ComparisonRowStatus.PENDING, len(rows))
     batch.state = BatchState.COLLECTING
     return judge_requests(batch, essays, rows)
+
+
+def comparison_id(batch_id: uuid.UUID, wave: int, pair: PlannedComparison) -> uuid.UUID:
+    """A comparison's id, a pure function of its batch, wave and oriented pair.
+
+    Unique within a batch (an essay appears at most once per wave), the same on a replayed
+    plan, and it makes the simulated judge's answers (keyed on the id) reproducible from the
+    batch id and seed alone.
+    """
+    return uuid.uuid5(batch_id, f"{wave}:{pair.slot_a}:{pair.slot_b}")
 
 
 def _log_decision(batch: Batch, wave: int, decision: Decision) -> None:

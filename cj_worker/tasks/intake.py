@@ -13,35 +13,35 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cj_worker import task_names
-from cj_worker.config import AlgorithmSettings, get_settings
-from cj_worker.db.engine import session_scope
-from cj_worker.db.models import Batch, Essay
-from cj_worker.db.repositories.conflicts import insert_unless_exists
+from cj_worker.config import AlgorithmSettings
+from cj_worker.db import repositories
+from cj_worker.db.models import Essay
+from cj_worker.db.progress import BatchProgress
 from cj_worker.db.states import BatchState
 from cj_worker.payloads import BatchRequest, parse
-from cj_worker.tasks.base import Message, cj_task, database_url, log, send_after_commit
+from cj_worker.tasks import base, unit_of_work
+from cj_worker.tasks.base import cj_task, log
+from cj_worker.tasks.messages import continue_batch_message
+from cj_worker.tasks.outcomes import Outcome
+from cj_worker.tasks.unit_of_work import Effects
 
 
 @cj_task(task_names.CREATE_BATCH)
 def create_batch(request: dict[str, Any]) -> str:
     """Store the batch described by ``request`` (a :class:`BatchRequest`); returns its id."""
     parsed = parse(BatchRequest, request)
-    settings = get_settings().algorithm().override(parsed.settings)
-    with session_scope(database_url()) as session:
-        messages = store_batch(session, parsed, settings)
-    send_after_commit(messages)
+    settings = base.settings().algorithm().override(parsed.settings)
+    unit_of_work.run(lambda session: store_batch(session, parsed, settings))
     return str(parsed.batch_id)
 
 
-def store_batch(
-    session: Session, request: BatchRequest, settings: AlgorithmSettings
-) -> list[Message]:
+def store_batch(session: Session, request: BatchRequest, settings: AlgorithmSettings) -> Effects:
     """Insert the batch and its essays inside the caller's transaction."""
     batch_id = request.batch_id
     seed = settings.pair_seed if settings.pair_seed is not None else batch_id.int % 2**63
-    created = insert_unless_exists(
+    trigger = continue_batch_message(batch_id, 0)
+    created = repositories.insert_batch(
         session,
-        Batch,
         {
             "id": batch_id,
             "external_ref": request.external_ref,
@@ -54,29 +54,29 @@ def store_batch(
             "result_task": request.result_task,
             "result_queue": request.result_queue,
             "seed": seed,
-            "processing_metadata": {},
+            "processing_metadata": BatchProgress().as_metadata(),
         },
-        unique_key=("id",),
+        (
+            Essay(
+                batch_id=batch_id,
+                external_id=essay.id,
+                position=position,
+                text=essay.text,
+                is_anchor=essay.is_anchor,
+                grade=essay.grade,
+                true_score=essay.true_score,
+            )
+            for position, essay in enumerate(request.essays)
+        ),
     )
-    trigger = Message(task_names.CONTINUE_BATCH, {"batch_id": str(batch_id), "wave": 0})
     if not created:
-        state = session.get(Batch, batch_id)
+        existing = repositories.get_batch(session, batch_id)
         log.info("batch already exists; nothing stored", extra={"batch_id": str(batch_id)})
-        return [trigger] if state is not None and state.state is BatchState.CREATED else []
-    session.add_all(
-        Essay(
-            batch_id=batch_id,
-            external_id=essay.id,
-            position=position,
-            text=essay.text,
-            is_anchor=essay.is_anchor,
-            grade=essay.grade,
-            true_score=essay.true_score,
-        )
-        for position, essay in enumerate(request.essays)
-    )
+        # Never decided yet: re-send the wave-0 trigger the first delivery may have lost.
+        undecided = existing is not None and existing.state is BatchState.CREATED
+        return Effects(Outcome.DUPLICATE, [trigger] if undecided else [])
     log.info(
         "batch created",
         extra={"batch_id": str(batch_id), "essays": len(request.essays), "budget": request.budget},
     )
-    return [trigger]
+    return Effects(Outcome.CREATED, [trigger])

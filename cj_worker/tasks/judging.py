@@ -20,15 +20,16 @@ from cj_worker.payloads import (
     EssayView,
     ExternalJudge,
     JudgeSpec,
+    LlmJudge,
     SimulatedJudge,
     parse,
 )
-from cj_worker.tasks.base import Message, cj_task, send_after_commit
+from cj_worker.tasks.base import Message, cj_task, send
 
-_JUDGE_SPEC: TypeAdapter[SimulatedJudge | ExternalJudge] = TypeAdapter(JudgeSpec)
+_JUDGE_SPEC: TypeAdapter[SimulatedJudge | ExternalJudge | LlmJudge] = TypeAdapter(JudgeSpec)
 
 
-def judge_spec(batch: Batch) -> SimulatedJudge | ExternalJudge:
+def judge_spec(batch: Batch) -> SimulatedJudge | ExternalJudge | LlmJudge:
     return _JUDGE_SPEC.validate_python(batch.judge)
 
 
@@ -54,6 +55,9 @@ def judge_requests(batch: Batch, essays: list[Essay], rows: list[Comparison]) ->
         if isinstance(spec, SimulatedJudge):
             kwargs["judge"] = spec.model_dump(mode="json")
             messages.append(Message(task_names.JUDGE_COMPARISON, kwargs))
+        elif isinstance(spec, LlmJudge):
+            kwargs["judge"] = spec.model_dump(mode="json")
+            messages.append(Message(task_names.LLM_JUDGE_COMPARISON, kwargs))
         else:
             messages.append(Message(spec.task, kwargs, queue=spec.queue))
     return messages
@@ -74,7 +78,7 @@ def judge_comparison(request: dict[str, Any], judge: dict[str, Any]) -> str:
         confidence=abs(answer.probability_a - 0.5) * 2 if answer.succeeded else None,
         error_code=None if answer.succeeded else "simulated_error",
     )
-    send_after_commit(
+    send(
         [
             Message(
                 parsed.callback_task,

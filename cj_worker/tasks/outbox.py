@@ -5,6 +5,11 @@ between sends it again on the next run (beat runs the relay every sweep interval
 finalization nudges it); two relays running at once may both send an event. Sending
 happens outside any transaction, so no database lock is held while the broker (or, in
 eager mode, the receiving task) runs.
+
+This is the one shell that does not go through :func:`cj_worker.tasks.unit_of_work.run`:
+its order is the reverse (send, then commit that it was sent, one event at a time, so one
+refused event does not hold back the others), and the events it sends were committed by
+the finalization's unit of work.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from typing import Any
 from cj_worker import metrics, task_names
 from cj_worker.db import repositories
 from cj_worker.db.engine import session_scope
-from cj_worker.tasks.base import Message, cj_task, database_url, log, send_after_commit
+from cj_worker.tasks.base import Message, cj_task, database_url, log, send
+from cj_worker.tasks.messages import result_event_message
 
 RELAY_BATCH_SIZE = 100
 
@@ -36,10 +42,8 @@ def relay_outbox() -> int:
             _Pending(
                 event.id,
                 str(event.batch_id),
-                Message(
-                    event.task_name,
-                    {"event": {"type": str(event.event_type), **event.payload}},
-                    queue=event.queue,
+                result_event_message(
+                    event.task_name, event.queue, str(event.event_type), event.payload
                 ),
             )
             for event in repositories.pending_outbox(session, RELAY_BATCH_SIZE)
@@ -47,7 +51,7 @@ def relay_outbox() -> int:
     sent = 0
     for event in pending:
         try:
-            send_after_commit([event.message])
+            send([event.message])
         except Exception as error:  # any broker failure leaves the event pending
             metrics.observe_outbox_delivery("failed")
             _record(url, event, error)

@@ -15,7 +15,7 @@ It never decides how a batch ends by a rule of its own. It
 Re-sends back off: the k-th for the same wave and state waits for
 ``sweep_interval_seconds * 2**(k-1)`` of silence, so a congested queue is not flooded with
 duplicates and a slow batch is not failed early (about an hour with the defaults). The
-count lives in ``processing_metadata["sweep_retriggers"]``.
+count lives in the batch's progress (``processing_metadata["sweep_retriggers"]``).
 
 Every change happens under the batch row lock and stamps ``last_activity_at``, so two
 sweeps running at once act once: the second sees the first's timeouts and its fresh stamp.
@@ -26,28 +26,37 @@ harmless.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cj_worker import metrics, task_names
-from cj_worker.config import get_settings
+from cj_worker.config import Settings
 from cj_worker.core.decision import Action, Reason
 from cj_worker.db import repositories
 from cj_worker.db.column_types import utc_now
 from cj_worker.db.engine import session_scope
-from cj_worker.db.models import Batch, Comparison, Decision
+from cj_worker.db.models import Batch
+from cj_worker.db.progress import SWEEP_RETRIGGERS, SweepRetriggers, load_progress, save_progress
 from cj_worker.db.states import BatchState, ComparisonRowStatus
-from cj_worker.tasks.base import Message, cj_task, database_url, log, send_after_commit
+from cj_worker.tasks import base, unit_of_work
+from cj_worker.tasks.base import Message, cj_task, log
+from cj_worker.tasks.messages import continue_batch_message, finalize_message
+from cj_worker.tasks.outcomes import Outcome
+from cj_worker.tasks.unit_of_work import Effects
 
-STALLED = "stalled"
+STALLED = Reason.STALLED.value
 """Final reason of a batch the sweep failed because it could not progress."""
-FAILURE_REASONS = frozenset({Reason.LOW_SUCCESS_RATE.value, STALLED})
-"""Final reasons that end a batch through ``cj.finalize_failure``."""
-RETRIGGERS_KEY = "sweep_retriggers"
+FAILURE_REASONS = frozenset(
+    {Reason.LOW_SUCCESS_RATE.value, Reason.JUDGE_FAILED_WAVE.value, Reason.STALLED.value}
+)
+"""Final reasons that end a batch through ``cj.finalize_failure``: every reason the
+decision pairs with ``Action.FINALIZE_FAILURE``, and the sweep's own ``stalled``. A lost
+finalization is re-sent by reason, since a stalled finalization logs no decision."""
+RETRIGGERS_KEY = SWEEP_RETRIGGERS
 """``processing_metadata`` key: ``{"state", "wave", "count"}`` of the sweep's re-sends."""
 
 
@@ -60,6 +69,15 @@ class SweepPolicy:
     interval: timedelta
     max_retriggers: int
 
+    @classmethod
+    def of(cls, settings: Settings, now: datetime) -> SweepPolicy:
+        return cls(
+            now=now,
+            comparison_timeout=timedelta(seconds=settings.comparison_timeout_seconds),
+            interval=timedelta(seconds=settings.sweep_interval_seconds),
+            max_retriggers=settings.sweep_max_retriggers,
+        )
+
     @property
     def timeout_before(self) -> datetime:
         return self.now - self.comparison_timeout
@@ -70,42 +88,31 @@ class SweepPolicy:
         return last_activity <= self.now - wait
 
 
-@dataclass
-class BatchSweep:
-    """What the sweep did to one batch."""
+@dataclass(frozen=True)
+class BatchSweep(Effects):
+    """What the sweep did to one batch: its effects, and the counts the pass reports."""
 
     timed_out: int = 0
-    messages: list[Message] = field(default_factory=list)
     stalled: bool = False
 
 
 @cj_task(task_names.SWEEP)
 def sweep() -> dict[str, int]:
     """One pass over the live batches; returns counts of what it did."""
-    settings = get_settings()
-    policy = SweepPolicy(
-        now=utc_now(),
-        comparison_timeout=timedelta(seconds=settings.comparison_timeout_seconds),
-        interval=timedelta(seconds=settings.sweep_interval_seconds),
-        max_retriggers=settings.sweep_max_retriggers,
-    )
-    url = database_url()
+    policy = SweepPolicy.of(base.settings(), utc_now())
+    url = base.database_url()
     with session_scope(url) as session:
-        stale = _batches_with_stale_comparisons(session, policy.timeout_before)
-        idle = _idle_batches(session, policy.now - policy.interval)
+        stale = repositories.batches_with_stale_comparisons(session, policy.timeout_before)
+        idle = repositories.idle_batches(session, policy.now - policy.interval)
     report = {"timed_out": 0, "continuations": 0, "finalizations": 0, "stalled": 0}
     for batch_id in sorted(set(stale) | set(idle)):
-        with session_scope(url) as session:
-            done = sweep_batch(session, batch_id, policy)
-        metrics.observe_sweep("timed_out", done.timed_out)
-        metrics.observe_sweep("stalled", int(done.stalled))
+        done = unit_of_work.run(
+            partial(sweep_batch, batch_id=batch_id, policy=policy), database_url=url
+        )
         report["timed_out"] += done.timed_out
         report["stalled"] += int(done.stalled)
-        send_after_commit(done.messages)
         for message in done.messages:
-            kind = "continuation" if message.task == task_names.CONTINUE_BATCH else "finalization"
-            metrics.observe_sweep(kind)
-            report[f"{kind}s"] += 1
+            report[f"{_kind(message)}s"] += 1
     if any(report.values()):
         log.info("sweep", extra=report)
     return report
@@ -115,19 +122,25 @@ def sweep_batch(session: Session, batch_id: uuid.UUID, policy: SweepPolicy) -> B
     """Time out, re-trigger or fail one batch, under its lock."""
     batch = repositories.lock_batch(session, batch_id)
     if batch is None or batch.state.is_terminal:
-        return BatchSweep()
-    done = BatchSweep(timed_out=_time_out(session, batch, policy))
+        return BatchSweep(Outcome.LEFT_ALONE)
+    timed_out = _time_out(session, batch, policy)
+    quiet = BatchSweep(
+        Outcome.TIMED_OUT if timed_out else Outcome.LEFT_ALONE,
+        observations=[metrics.SweepActed("timed_out", timed_out)] if timed_out else [],
+        timed_out=timed_out,
+    )
     trigger = _lost_trigger(session, batch)
     if trigger is None:
-        return done
-    retriggers = _retriggers(batch)
+        return quiet
+    progress = load_progress(batch)
+    retriggers = progress.retriggers_of(batch.state.value, batch.current_wave)
     # Timeouts just completed the wave: nobody else will send its continuation.
-    if not done.timed_out and not policy.silent_long_enough(batch.last_activity_at, retriggers):
-        return done
+    if not timed_out and not policy.silent_long_enough(batch.last_activity_at, retriggers):
+        return quiet
     batch.last_activity_at = policy.now
-    if retriggers >= policy.max_retriggers and batch.final_reason not in FAILURE_REASONS:
+    stalled = retriggers >= policy.max_retriggers and batch.final_reason not in FAILURE_REASONS
+    if stalled:
         trigger = _stall(session, batch, retriggers)
-        done.stalled = True
     else:
         log.warning(
             "sweep re-sent a lost trigger",
@@ -139,53 +152,52 @@ def sweep_batch(session: Session, batch_id: uuid.UUID, policy: SweepPolicy) -> B
                 "retriggers": retriggers + 1,
             },
         )
-    _count_retrigger(batch, retriggers + 1)
-    done.messages.append(trigger)
-    return done
+    # Counted under the state the batch is left in: a stalled batch, now scoring, starts
+    # its finalize_failure re-sends at the count that stalled it.
+    record = SweepRetriggers(state=batch.state.value, wave=batch.current_wave, count=retriggers + 1)
+    save_progress(batch, progress.model_copy(update={SWEEP_RETRIGGERS: record}))
+    observations = [*quiet.observations, metrics.SweepActed(_kind(trigger))]
+    if stalled:
+        observations.append(metrics.SweepActed("stalled"))
+    return BatchSweep(
+        Outcome.STALLED if stalled else Outcome.RETRIGGERED,
+        messages=[trigger],
+        observations=observations,
+        timed_out=timed_out,
+        stalled=stalled,
+    )
+
+
+def _kind(message: Message) -> str:
+    """The sweep metric's action for a re-sent trigger."""
+    return "continuation" if message.task == task_names.CONTINUE_BATCH else "finalization"
 
 
 def _time_out(session: Session, batch: Batch, policy: SweepPolicy) -> int:
-    timed_out: int = session.execute(
-        sa.update(Comparison)
-        .where(
-            Comparison.batch_id == batch.id,
-            Comparison.status == ComparisonRowStatus.PENDING,
-            Comparison.created_at < policy.timeout_before,
-        )
-        .values(status=ComparisonRowStatus.TIMED_OUT, error_code="timeout", completed_at=policy.now)
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
+    timed_out = repositories.time_out_comparisons(
+        session, batch.id, policy.timeout_before, policy.now
+    )
     if timed_out:
-        batch.comparisons_failed += timed_out
+        repositories.count_comparisons(
+            batch, ComparisonRowStatus.PENDING, ComparisonRowStatus.TIMED_OUT, timed_out
+        )
         batch.last_activity_at = policy.now
         log.warning("comparisons timed out", extra={"batch_id": str(batch.id), "count": timed_out})
-    return int(timed_out)
+    return timed_out
 
 
 def _lost_trigger(session: Session, batch: Batch) -> Message | None:
     """The message the batch is waiting for, if no one else is going to send it."""
     if batch.state is BatchState.SCORING:
         return _finalize(batch)
-    wave = batch.current_wave
-    if repositories.counters_from_rows(session, batch.id, wave).pending:
-        return None  # judges still owe answers: their callbacks will trigger
-    decided = session.scalar(
-        sa.select(sa.func.count())
-        .select_from(Decision)
-        .where(Decision.batch_id == batch.id, Decision.wave == wave)
-    )
-    if decided:
-        return None
-    return Message(task_names.CONTINUE_BATCH, {"batch_id": str(batch.id), "wave": wave})
+    # Judges that still owe answers will trigger through their callbacks.
+    if repositories.wave_awaits_decision(session, batch.id, batch.current_wave):
+        return continue_batch_message(batch.id, batch.current_wave)
+    return None
 
 
 def _finalize(batch: Batch) -> Message:
-    task = (
-        task_names.FINALIZE_FAILURE
-        if batch.final_reason in FAILURE_REASONS
-        else task_names.FINALIZE_SCORING
-    )
-    return Message(task, {"batch_id": str(batch.id)})
+    return finalize_message(batch.id, failure=batch.final_reason in FAILURE_REASONS)
 
 
 def _stall(session: Session, batch: Batch, retriggers: int) -> Message:
@@ -212,35 +224,3 @@ def _stall(session: Session, batch: Batch, retriggers: int) -> Message:
     batch.final_reason = STALLED
     log.error("batch stalled: failing it", extra=fields)
     return _finalize(batch)
-
-
-def _retriggers(batch: Batch) -> int:
-    """Re-sends already made for the batch's current state and wave."""
-    record = (batch.processing_metadata or {}).get(RETRIGGERS_KEY) or {}
-    if record.get("state") == batch.state.value and record.get("wave") == batch.current_wave:
-        return int(record.get("count", 0))
-    return 0
-
-
-def _count_retrigger(batch: Batch, count: int) -> None:
-    record = {"state": batch.state.value, "wave": batch.current_wave, "count": count}
-    batch.processing_metadata = {**(batch.processing_metadata or {}), RETRIGGERS_KEY: record}
-
-
-def _batches_with_stale_comparisons(session: Session, before: datetime) -> list[uuid.UUID]:
-    return list(
-        session.scalars(
-            sa.select(Comparison.batch_id)
-            .where(Comparison.status == ComparisonRowStatus.PENDING, Comparison.created_at < before)
-            .distinct()
-        )
-    )
-
-
-def _idle_batches(session: Session, before: datetime) -> list[uuid.UUID]:
-    live = (BatchState.CREATED, BatchState.COLLECTING, BatchState.SCORING)
-    return list(
-        session.scalars(
-            sa.select(Batch.id).where(Batch.state.in_(live), Batch.last_activity_at < before)
-        )
-    )

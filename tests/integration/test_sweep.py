@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from cj_worker import task_names
 from cj_worker.config import get_settings
+from cj_worker.core.decision import Reason
 from cj_worker.db.column_types import utc_now
 from cj_worker.db.engine import get_engine, session_scope
 from cj_worker.db.migrate import upgrade
@@ -27,6 +28,7 @@ from cj_worker.db.states import BatchState, ComparisonRowStatus, GenerationMode
 from cj_worker.tasks.base import Message
 from cj_worker.tasks.continuation import continue_batch, run_continuation
 from cj_worker.tasks.finalize import finalize_failure, finalize_scoring
+from cj_worker.tasks.outcomes import Outcome
 from cj_worker.tasks.sweep import RETRIGGERS_KEY, STALLED, SweepPolicy, sweep, sweep_batch
 from tests.databases import temporary_database
 from tests.unit.tasks.builders import (
@@ -124,7 +126,7 @@ def test_comparisons_pending_past_the_timeout_fail_and_coverage_retries_the_pair
 
     # The continuation counts the timeout as a failed attempt and asks for the pair again.
     with session_scope(url) as session:
-        outcome, _ = run_continuation(session, silent.id, 1)
+        outcome = run_continuation(session, silent.id, 1).outcome
     assert outcome == "coverage_incomplete"
     [retry] = comparisons(url, silent.id, wave=2)
     assert {retry.essay_a, retry.essay_b} == {0, 1}
@@ -162,6 +164,7 @@ def test_a_complete_undecided_wave_gets_one_continuation_until_it_goes_quiet_aga
     [
         ("budget_exhausted", task_names.FINALIZE_SCORING, BatchState.COMPLETED),
         ("low_success_rate", task_names.FINALIZE_FAILURE, BatchState.FAILED),
+        ("judge_failed_wave", task_names.FINALIZE_FAILURE, BatchState.FAILED),
     ],
 )
 def test_a_batch_stuck_in_scoring_gets_its_finalization_again(
@@ -280,12 +283,12 @@ def test_a_sweep_waiting_on_the_lock_sees_what_the_first_one_did(url: str) -> No
     batch = seed_batch(url, 4, [Row(0, 1, PENDING), Row(2, 3, PENDING)], quiet_for=QUIET)
     backdate_comparisons(url, batch.id, TIMEOUT * 2)
     policy = SweepPolicy(utc_now(), TIMEOUT, INTERVAL, max_retriggers=5)
-    second: list[tuple[int, list[Message]]] = []
+    second: list[tuple[Outcome | Reason, int, list[Message]]] = []
 
     def second_sweep() -> None:
         with session_scope(url) as session:
             done = sweep_batch(session, batch.id, policy)
-            second.append((done.timed_out, done.messages))
+            second.append((done.outcome, done.timed_out, done.messages))
 
     with session_scope(url) as session:
         first = sweep_batch(session, batch.id, policy)
@@ -297,8 +300,12 @@ def test_a_sweep_waiting_on_the_lock_sees_what_the_first_one_did(url: str) -> No
             time.sleep(0.05)
     thread.join(timeout=10)
 
-    assert (first.timed_out, first.messages) == (2, [continuation(batch.id, 1)])
-    assert second == [(0, [])]
+    assert (first.outcome, first.timed_out, first.messages) == (
+        Outcome.RETRIGGERED,
+        2,
+        [continuation(batch.id, 1)],
+    )
+    assert second == [(Outcome.LEFT_ALONE, 0, [])]
     assert read_batch(url, batch.id).comparisons_failed == 2
 
 

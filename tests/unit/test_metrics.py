@@ -1,4 +1,5 @@
-"""``cj_worker.metrics``: counting on commit, backlogs read at scrape, the server's refusals."""
+"""``cj_worker.metrics``: counting on commit, observations, backlogs read at scrape, the
+server's refusals."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.core import Metric
 
 from cj_worker import metrics
 from cj_worker.db.column_types import utc_now
-from cj_worker.db.engine import session_factory, session_scope
+from cj_worker.db.engine import session_scope
 from cj_worker.db.models import OutboxEvent
 from cj_worker.db.states import BatchState, ComparisonRowStatus, OutboxEventType
 from tests.factories import add_comparison, make_batch
@@ -28,37 +30,56 @@ def samples(families: list[Metric]) -> dict[tuple[str, tuple[str, ...]], float]:
     }
 
 
-# ------------------------------------------------------------------------- on commit
+# ---------------------------------------------------------------------- observations
 
 
-def test_an_action_runs_when_the_transaction_commits(database_url: str) -> None:
-    ran: list[str] = []
-    with session_scope(database_url) as session:
-        metrics.on_commit(session, lambda: ran.append("committed"))
-        # A savepoint that rolls back does not drop what the transaction will commit.
-        with session.begin_nested() as savepoint:
-            savepoint.rollback()
-        assert ran == []
-    assert ran == ["committed"]
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def test_an_action_of_a_rolled_back_transaction_never_runs(database_url: str) -> None:
-    ran: list[str] = []
-    with session_factory(database_url)() as session:
-        with session.begin():
-            metrics.on_commit(session, lambda: ran.append("rolled back"))
-            session.rollback()
-        with session.begin():  # the same session commits something else later
-            pass
+def test_a_decision_observation_counts_the_decision_and_the_wave_it_dispatches() -> None:
+    decisions = ("cj_decisions_total", {"action": "request_coverage_wave", "reason": "test"})
+    waves = ("cj_waves_total", {"mode": "coverage"})
+    before = sample(decisions[0], **decisions[1]), sample(waves[0], **waves[1])
 
-    def failing_task() -> None:
-        with session_scope(database_url) as session:
-            metrics.on_commit(session, lambda: ran.append("raised"))
-            raise RuntimeError("the task failed")
+    metrics.DecisionTaken("request_coverage_wave", "test", "coverage").record()
+    metrics.DecisionTaken("request_coverage_wave", "test").record()  # no wave
 
-    with pytest.raises(RuntimeError):
-        failing_task()
-    assert ran == []
+    after = sample(decisions[0], **decisions[1]), sample(waves[0], **waves[1])
+    assert (after[0] - before[0], after[1] - before[1]) == (2, 1)
+
+
+@pytest.mark.parametrize(
+    ("observation", "name", "labels", "change"),
+    [
+        (
+            metrics.CallbackAnswered("recorded", "failed"),
+            "cj_callbacks_total",
+            {"outcome": "recorded", "status": "failed"},
+            1,
+        ),
+        (metrics.SweepActed("timed_out", 3), "cj_sweep_actions_total", {"action": "timed_out"}, 3),
+        (
+            metrics.BatchFinalized("failed", 12.0, None),
+            "cj_batch_duration_seconds_count",
+            {"state": "failed"},
+            1,
+        ),
+    ],
+)
+def test_each_observation_records_its_event(
+    observation: metrics.Observation, name: str, labels: dict[str, str], change: float
+) -> None:
+    before = sample(name, **labels)
+    observation.record()
+    assert sample(name, **labels) - before == change
+
+
+def test_observations_are_values_so_effects_can_be_compared() -> None:
+    assert metrics.SweepActed("stalled") == metrics.SweepActed("stalled", 1)
+    assert metrics.CallbackAnswered("duplicate", "succeeded") != metrics.CallbackAnswered(
+        "recorded", "succeeded"
+    )
 
 
 # ------------------------------------------------------------------------- backlogs

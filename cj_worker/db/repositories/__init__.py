@@ -2,29 +2,56 @@
 
 The functions never commit: the caller owns the transaction (and, where the docstring says
 so, the batch row lock), so a decision, its metadata and its outbox event commit together.
+Every SQL statement of the package lives in these modules; the task shells only call them.
 """
 
-from cj_worker.db.repositories.batches import load_essays, lock_batch
+from cj_worker.db.repositories.batches import (
+    count_comparisons,
+    get_batch,
+    idle_batches,
+    insert_batch,
+    load_essays,
+    lock_batch,
+)
 from cj_worker.db.repositories.comparisons import (
     RowCounts,
+    batch_of_comparison,
+    batches_with_stale_comparisons,
     counters_from_rows,
     get_coverage_metrics_for_batch,
     load_history,
     load_judgements,
+    reload_comparison,
+    time_out_comparisons,
+    wave_has_pending,
 )
-from cj_worker.db.repositories.decisions import record_decision
+from cj_worker.db.repositories.decisions import record_decision, wave_awaits_decision, wave_decided
 from cj_worker.db.repositories.outbox import (
     add_outbox_event,
     mark_outbox_sent,
     pending_outbox,
     record_outbox_failure,
 )
+from cj_worker.db.repositories.results import (
+    ScoredEssay,
+    essay_result_of,
+    store_batch_result,
+    store_essay_results,
+)
 
 __all__ = [
     "RowCounts",
+    "ScoredEssay",
     "add_outbox_event",
+    "batch_of_comparison",
+    "batches_with_stale_comparisons",
+    "count_comparisons",
     "counters_from_rows",
+    "essay_result_of",
+    "get_batch",
     "get_coverage_metrics_for_batch",
+    "idle_batches",
+    "insert_batch",
     "load_essays",
     "load_history",
     "load_judgements",
@@ -33,4 +60,11 @@ __all__ = [
     "pending_outbox",
     "record_decision",
     "record_outbox_failure",
+    "reload_comparison",
+    "store_batch_result",
+    "store_essay_results",
+    "time_out_comparisons",
+    "wave_awaits_decision",
+    "wave_decided",
+    "wave_has_pending",
 ]

@@ -1,13 +1,18 @@
-"""The batch row lock and the essays of a batch."""
+"""The batch row: its lock, its essays, its comparison counters, the batches to sweep."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cj_worker.db.models import Batch, Essay
+from cj_worker.db.repositories.conflicts import insert_unless_exists
+from cj_worker.db.states import LIVE_STATES, ComparisonRowStatus
 
 
 def lock_batch(session: Session, batch_id: uuid.UUID) -> Batch | None:
@@ -27,7 +32,62 @@ def lock_batch(session: Session, batch_id: uuid.UUID) -> Batch | None:
     return session.scalars(statement).one_or_none()
 
 
+def get_batch(session: Session, batch_id: uuid.UUID) -> Batch | None:
+    """The batch without a lock, for reads that change nothing."""
+    return session.get(Batch, batch_id)
+
+
+def insert_batch(session: Session, values: Mapping[str, Any], essays: Iterable[Essay]) -> bool:
+    """Insert a batch and its essays; False, inserting nothing, if its id already exists.
+
+    A redelivered intake message then changes nothing, and the transaction stays usable
+    (see :func:`~cj_worker.db.repositories.conflicts.insert_unless_exists`).
+    """
+    if not insert_unless_exists(session, Batch, dict(values), unique_key=("id",)):
+        return False
+    session.add_all(essays)
+    return True
+
+
 def load_essays(session: Session, batch_id: uuid.UUID) -> list[Essay]:
     """The batch's essays in position order, i.e. indexed as the core indexes them."""
     statement = sa.select(Essay).where(Essay.batch_id == batch_id).order_by(Essay.position)
+    return list(session.scalars(statement))
+
+
+_COUNTER = {
+    ComparisonRowStatus.SUCCEEDED: "comparisons_succeeded",
+    ComparisonRowStatus.FAILED: "comparisons_failed",
+    ComparisonRowStatus.TIMED_OUT: "comparisons_failed",
+}
+"""The batch counter each finished status counts in; pending rows are submitted only."""
+
+
+def count_comparisons(
+    batch: Batch,
+    before: ComparisonRowStatus | None,
+    after: ComparisonRowStatus,
+    count: int = 1,
+) -> None:
+    """Move ``count`` comparisons from status ``before`` (None: new rows) to ``after``.
+
+    The one writer of the batch's ``comparisons_*`` counters, called under the batch lock
+    in the transaction that changes the rows, so the counters always equal the row
+    counts and a status read can take them instead of grouping every row.
+    """
+    if before is None:
+        batch.comparisons_submitted += count
+    elif before in _COUNTER:
+        column = _COUNTER[before]
+        setattr(batch, column, getattr(batch, column) - count)
+    if after in _COUNTER:
+        column = _COUNTER[after]
+        setattr(batch, column, getattr(batch, column) + count)
+
+
+def idle_batches(session: Session, before: datetime) -> list[uuid.UUID]:
+    """Unfinished batches with no activity since ``before``: the sweep looks at these."""
+    statement = sa.select(Batch.id).where(
+        Batch.state.in_(LIVE_STATES), Batch.last_activity_at < before
+    )
     return list(session.scalars(statement))

@@ -1,9 +1,10 @@
-"""Reading the comparison rows of a batch: coverage, history and counts."""
+"""The comparison rows of a batch: coverage, history, counts, and the sweep's timeouts."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from cj_worker.core.coverage import max_possible_pairs
 from cj_worker.core.history import ComparisonHistory, ComparisonStatus
 from cj_worker.core.judgements import Judgements
-from cj_worker.db.models import Comparison, Essay
+from cj_worker.db.models import Batch, Comparison, Essay
 from cj_worker.db.states import ComparisonRowStatus, Slot
 
 _CORE_STATUS = {
@@ -110,12 +111,24 @@ class RowCounts:
     failed: int
     pending: int
 
+    @classmethod
+    def of_batch(cls, batch: Batch) -> RowCounts:
+        """The counts the batch's counter columns cache: one row read, no grouping.
+
+        ``repositories.batches.count_comparisons`` keeps them equal to the rows; the
+        decision and finalization still count the rows (:func:`counters_from_rows`),
+        once per wave, so a drift would show as a disagreement, never as a wrong result.
+        """
+        submitted = batch.comparisons_submitted
+        succeeded, failed = batch.comparisons_succeeded, batch.comparisons_failed
+        return cls(submitted, succeeded, failed, pending=submitted - succeeded - failed)
+
 
 def counters_from_rows(session: Session, batch_id: uuid.UUID, wave: int | None = None) -> RowCounts:
     """Counts of the batch's comparison rows, optionally of one wave only.
 
-    The batch's counter columns must agree with these; the sweep and the invariant checks
-    use them as the truth, and the callback asks whether a wave has anything pending.
+    The batch's counter columns must agree with these; finalization and the invariant
+    checks use them as the truth.
     """
     statement = (
         sa.select(Comparison.status, sa.func.count())
@@ -132,3 +145,60 @@ def counters_from_rows(session: Session, batch_id: uuid.UUID, wave: int | None =
         + by_status.get(ComparisonRowStatus.TIMED_OUT, 0),
         pending=by_status.get(ComparisonRowStatus.PENDING, 0),
     )
+
+
+def batch_of_comparison(session: Session, comparison_id: uuid.UUID) -> uuid.UUID | None:
+    """The batch a comparison belongs to, read without a lock (to know which to lock)."""
+    return session.scalar(sa.select(Comparison.batch_id).where(Comparison.id == comparison_id))
+
+
+def reload_comparison(session: Session, comparison_id: uuid.UUID) -> Comparison | None:
+    """The comparison as it is now; call it after taking the batch lock.
+
+    Re-read even if the session holds the row, since it may have been loaded before the
+    lock and changed by the transaction that held it.
+    """
+    return session.get(Comparison, comparison_id, populate_existing=True)
+
+
+def wave_has_pending(session: Session, batch_id: uuid.UUID, wave: int) -> bool:
+    """Whether a comparison of ``wave`` still waits for its judge."""
+    pending = sa.exists().where(
+        Comparison.batch_id == batch_id,
+        Comparison.wave == wave,
+        Comparison.status == ComparisonRowStatus.PENDING,
+    )
+    return bool(session.scalar(sa.select(pending)))
+
+
+def time_out_comparisons(
+    session: Session, batch_id: uuid.UUID, created_before: datetime, now: datetime
+) -> int:
+    """Mark the batch's comparisons pending since before ``created_before`` timed out.
+
+    Returns how many; the caller holds the batch lock and counts them as failed.
+    """
+    result = session.execute(
+        sa.update(Comparison)
+        .where(
+            Comparison.batch_id == batch_id,
+            Comparison.status == ComparisonRowStatus.PENDING,
+            Comparison.created_at < created_before,
+        )
+        .values(status=ComparisonRowStatus.TIMED_OUT, error_code="timeout", completed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def batches_with_stale_comparisons(session: Session, created_before: datetime) -> list[uuid.UUID]:
+    """Batches with a comparison pending since before ``created_before``."""
+    statement = (
+        sa.select(Comparison.batch_id)
+        .where(
+            Comparison.status == ComparisonRowStatus.PENDING,
+            Comparison.created_at < created_before,
+        )
+        .distinct()
+    )
+    return list(session.scalars(statement))

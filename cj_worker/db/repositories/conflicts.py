@@ -14,9 +14,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cj_worker.db.models import Base
+from cj_worker.errors import EXIT_USER_ERROR, CJWorkerError
 
 
-class UnsupportedDatabaseError(RuntimeError):
+class UnsupportedDatabaseError(CJWorkerError, RuntimeError, exit_code=EXIT_USER_ERROR):
     """The database is neither PostgreSQL nor SQLite."""
 
 

@@ -9,10 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cj_worker.db.models import Batch, Comparison, OutboxEvent
-from cj_worker.db.states import BatchState, ComparisonRowStatus
+from cj_worker.db.states import LIVE_STATES, BatchState, ComparisonRowStatus
 
-LIVE_STATES = (BatchState.CREATED, BatchState.COLLECTING, BatchState.SCORING)
-"""States of a batch that has not finished."""
+__all__ = ["LIVE_STATES", "STATEMENT_TIMEOUT_MS", "Backlog", "backlog"]
 
 STATEMENT_TIMEOUT_MS = 5_000
 """A scrape must not hang on a locked or overloaded database."""

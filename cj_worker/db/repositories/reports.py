@@ -1,11 +1,14 @@
 """Read models for producers and operators: a batch's status and its results.
 
 Plain frozen dataclasses, so the client, the CLI and tests share one shape; counts are
-the actual rows, not estimates.
+the actual rows (through the batch's counters, which cache them), not estimates. Each
+essay's result is the :class:`~cj_worker.db.results.EssayResult` the result event carries.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,8 +17,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from cj_worker.db.models import Batch, BatchResult, Decision, Essay, EssayResult
-from cj_worker.db.repositories.comparisons import counters_from_rows
+from cj_worker.db.models import Batch, BatchResultRow, DecisionRow, Essay, EssayResultRow
+from cj_worker.db.repositories.comparisons import RowCounts
+from cj_worker.db.repositories.results import essay_result_of
+from cj_worker.db.results import Z_95, EssayResult
+
+__all__ = [
+    "Z_95",
+    "BatchResults",
+    "BatchStatus",
+    "DecisionView",
+    "EssayResult",
+    "batch_results",
+    "batch_status",
+]
 
 
 @dataclass(frozen=True)
@@ -72,57 +87,6 @@ class BatchStatus:
         }
 
 
-Z_95 = 1.959964
-"""Normal quantile of a two-sided 95 % interval."""
-
-
-@dataclass(frozen=True)
-class EssayResultView:
-    rank: int
-    essay_id: str
-    score: float
-    standard_error: float
-    comparisons: int
-    wins: int
-    is_anchor: bool
-    grade: str | None
-    """An anchor's known grade, else the projected one (None without a projection)."""
-    confidence: float | None
-    """Probability of ``grade`` (1 for anchors)."""
-    grade_probabilities: dict[str, float] | None
-    """Per grade label, lowest grade first; None when grades were not projected."""
-    projected_grade: str | None
-    """What the calibration gives this essay; differs from ``grade`` for an anchor the
-    net placed in another grade."""
-    infit: float | None
-    outfit: float | None
-    misfit: bool
-
-    @property
-    def interval_95(self) -> tuple[float, float]:
-        """score -+ 1.96 SE (the SE as reported; see the README on adaptive pairing)."""
-        half = Z_95 * self.standard_error
-        return self.score - half, self.score + half
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "rank": self.rank,
-            "id": self.essay_id,
-            "score": self.score,
-            "se": self.standard_error,
-            "comparisons": self.comparisons,
-            "wins": self.wins,
-            "is_anchor": self.is_anchor,
-            "grade": self.grade,
-            "confidence": self.confidence,
-            "grade_probabilities": self.grade_probabilities,
-            "projected_grade": self.projected_grade,
-            "infit": self.infit,
-            "outfit": self.outfit,
-            "misfit": self.misfit,
-        }
-
-
 @dataclass(frozen=True)
 class BatchResults:
     status: BatchStatus
@@ -138,7 +102,12 @@ class BatchResults:
     """Projection status, its explanation and the calibration (centres, boundaries)."""
     judges: list[dict[str, Any]]
     """Per judge: comparisons, infit, outfit, infit_z, misfit, slot_a_share."""
-    essays: list[EssayResultView]
+    essays: list[EssayResult]
+
+    @property
+    def grades(self) -> list[str]:
+        """The scale's grades, lowest first."""
+        return [str(grade) for grade in self.grade_scale["grades"]]
 
     @property
     def boundaries(self) -> list[float]:
@@ -164,17 +133,27 @@ class BatchResults:
             "essays": [essay.as_dict() for essay in self.essays],
         }
 
+    def to_csv(self) -> str:
+        """One row per essay; a ``p_<grade>`` column per grade when grades were projected."""
+        projected = any(essay.grade_probabilities is not None for essay in self.essays)
+        grades = self.grades if projected else []
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(EssayResult.csv_header(grades))
+        writer.writerows(essay.csv_row(grades) for essay in self.essays)
+        return buffer.getvalue()
+
 
 def batch_status(session: Session, batch_id: uuid.UUID) -> BatchStatus | None:
     batch = session.get(Batch, batch_id)
     if batch is None:
         return None
-    counts = counters_from_rows(session, batch_id)
+    counts = RowCounts.of_batch(batch)  # a status poll reads one row, not every comparison
     essays = session.scalar(
         sa.select(sa.func.count()).select_from(Essay).where(Essay.batch_id == batch_id)
     )
     decisions = session.scalars(
-        sa.select(Decision).where(Decision.batch_id == batch_id).order_by(Decision.wave)
+        sa.select(DecisionRow).where(DecisionRow.batch_id == batch_id).order_by(DecisionRow.wave)
     )
     return BatchStatus(
         batch_id=batch.id,
@@ -200,12 +179,12 @@ def batch_results(session: Session, batch_id: uuid.UUID) -> BatchResults | None:
     if status is None or batch is None:
         return None
     grades = [str(grade) for grade in batch.grade_scale["grades"]]
-    summary = session.get(BatchResult, batch_id)
+    summary = session.get(BatchResultRow, batch_id)
     rows = session.execute(
-        sa.select(EssayResult, Essay)
-        .join(Essay, Essay.id == EssayResult.essay_id)
-        .where(EssayResult.batch_id == batch_id)
-        .order_by(EssayResult.rank)
+        sa.select(EssayResultRow, Essay)
+        .join(Essay, Essay.id == EssayResultRow.essay_id)
+        .where(EssayResultRow.batch_id == batch_id)
+        .order_by(EssayResultRow.rank)
     )
     stored = {} if summary is None else summary.summary
     return BatchResults(
@@ -219,30 +198,5 @@ def batch_results(session: Session, batch_id: uuid.UUID) -> BatchResults | None:
         grade_scale=dict(batch.grade_scale),
         grading=stored.get("grading"),
         judges=list(stored.get("judges", [])),
-        essays=[_essay_view(result, essay, grades) for result, essay in rows],
-    )
-
-
-def _essay_view(result: EssayResult, essay: Essay, grades: list[str]) -> EssayResultView:
-    probabilities = result.grade_probabilities
-    return EssayResultView(
-        rank=result.rank,
-        essay_id=essay.external_id,
-        score=result.score,
-        standard_error=result.standard_error,
-        comparisons=result.comparisons,
-        wins=result.wins,
-        is_anchor=essay.is_anchor,
-        grade=result.grade,
-        confidence=result.confidence,
-        # JSONB does not keep key order: restore the scale's.
-        grade_probabilities=(
-            None
-            if probabilities is None
-            else {grade: probabilities[grade] for grade in grades if grade in probabilities}
-        ),
-        projected_grade=result.details.get("projected_grade"),
-        infit=result.infit,
-        outfit=result.outfit,
-        misfit=result.misfit,
+        essays=[essay_result_of(result, essay, grades) for result, essay in rows],
     )

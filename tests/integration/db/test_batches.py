@@ -1,17 +1,32 @@
-"""The batch row lock and essay loading."""
+"""The batch row: its lock, its essays, its counters, and which batches are idle."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from cj_worker.db.column_types import utc_now
 from cj_worker.db.engine import session_factory, session_scope
 from cj_worker.db.models import Batch, Essay
-from cj_worker.db.repositories import load_essays, lock_batch
+from cj_worker.db.repositories import (
+    RowCounts,
+    count_comparisons,
+    idle_batches,
+    insert_batch,
+    load_essays,
+    lock_batch,
+)
+from cj_worker.db.states import BatchState, ComparisonRowStatus
 from tests.factories import make_batch
+
+PENDING = ComparisonRowStatus.PENDING
+SUCCEEDED = ComparisonRowStatus.SUCCEEDED
+FAILED = ComparisonRowStatus.FAILED
+TIMED_OUT = ComparisonRowStatus.TIMED_OUT
 
 LOCK_NOT_AVAILABLE = "55P03"
 
@@ -68,3 +83,68 @@ def test_load_essays_orders_by_position(session: Session) -> None:
     assert [essay.position for essay in essays] == [0, 1, 2]
     assert [essay.external_id for essay in essays] == ["e0", "e1", "e2"]
     assert load_essays(session, make_batch(session, 0).id) == []
+
+
+def test_insert_batch_inserts_once_and_keeps_the_transaction_usable(session: Session) -> None:
+    batch_id = uuid.uuid4()
+    values = {
+        "id": batch_id,
+        "state": BatchState.CREATED,
+        "total_budget": 10,
+        "settings": {},
+        "judge": {"kind": "simulated"},
+        "seed": 1,
+    }
+
+    def essays(text: str) -> list[Essay]:
+        return [Essay(batch_id=batch_id, external_id="e0", position=0, text=text)]
+
+    assert insert_batch(session, values, essays("first"))
+    assert not insert_batch(session, {**values, "total_budget": 99}, essays("second"))
+    session.flush()
+
+    [essay] = load_essays(session, batch_id)
+    assert essay.text == "first"
+    assert session.get(Batch, batch_id).total_budget == 10  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "expected"),
+    [
+        (None, PENDING, (3, 1, 1)),
+        (PENDING, SUCCEEDED, (2, 2, 1)),
+        (PENDING, FAILED, (2, 1, 2)),
+        (PENDING, TIMED_OUT, (2, 1, 2)),
+        (TIMED_OUT, SUCCEEDED, (2, 2, 0)),
+    ],
+)
+def test_the_counters_follow_each_status_change(
+    session: Session,
+    before: ComparisonRowStatus | None,
+    after: ComparisonRowStatus,
+    expected: tuple[int, int, int],
+) -> None:
+    batch = make_batch(session, 2)
+    batch.comparisons_submitted, batch.comparisons_succeeded, batch.comparisons_failed = 2, 1, 1
+
+    count_comparisons(batch, before, after)
+
+    counts = RowCounts.of_batch(batch)
+    assert (counts.submitted, counts.succeeded, counts.failed) == expected
+    assert counts.pending == counts.submitted - counts.succeeded - counts.failed
+
+
+def test_idle_batches_are_unfinished_and_quiet_since_the_cut_off(session: Session) -> None:
+    cut_off = utc_now() - timedelta(minutes=5)
+    quiet = make_batch(session, 2)
+    quiet.last_activity_at = cut_off - timedelta(seconds=1)
+    busy = make_batch(session, 2)
+    busy.last_activity_at = cut_off + timedelta(seconds=1)
+    done = make_batch(session, 2, state=BatchState.COMPLETED)
+    done.last_activity_at = cut_off - timedelta(hours=1)
+    session.flush()
+
+    idle = idle_batches(session, cut_off)  # the database may hold other tests' batches
+    assert quiet.id in idle
+    assert busy.id not in idle
+    assert done.id not in idle

@@ -5,16 +5,16 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from cj_worker.db.models import Decision
+from cj_worker.db.models import DecisionRow
 from cj_worker.db.repositories import record_decision
 from tests.factories import make_batch
 
 
 def _decisions(session: Session, batch_id: object) -> list[tuple[int, str, str]]:
     rows = session.execute(
-        sa.select(Decision.wave, Decision.action, Decision.reason)
-        .where(Decision.batch_id == batch_id)
-        .order_by(Decision.wave)
+        sa.select(DecisionRow.wave, DecisionRow.action, DecisionRow.reason)
+        .where(DecisionRow.batch_id == batch_id)
+        .order_by(DecisionRow.wave)
     )
     return [(wave, action, reason) for wave, action, reason in rows]
 
@@ -35,7 +35,7 @@ def test_record_decision_is_idempotent_per_wave(session: Session) -> None:
 def test_record_decision_keeps_details_and_timestamps(session: Session) -> None:
     batch = make_batch(session, 3)
     assert record_decision(session, batch.id, 0, "request_coverage", "intake", {"budget_left": 100})
-    decision = session.scalars(sa.select(Decision).where(Decision.batch_id == batch.id)).one()
+    decision = session.scalars(sa.select(DecisionRow).where(DecisionRow.batch_id == batch.id)).one()
     assert decision.details == {"budget_left": 100}
     assert decision.created_at.tzinfo is not None
 

@@ -11,7 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cj_worker.core.grading import ProjectionStatus
-from cj_worker.db.models import Batch, BatchResult, Comparison, Decision, Essay, EssayResult
+from cj_worker.db.models import (
+    Batch,
+    BatchResultRow,
+    Comparison,
+    DecisionRow,
+    Essay,
+    EssayResultRow,
+)
 from cj_worker.db.states import BatchState, ComparisonRowStatus, GenerationMode, Slot
 from tests.factories import add_comparison, make_batch
 
@@ -84,7 +91,7 @@ def test_budget_and_counters_are_checked(session: Session) -> None:
 
 
 def _batch_result(batch: Batch, grade_projection: object) -> sa.Insert:
-    return sa.insert(BatchResult).values(
+    return sa.insert(BatchResultRow).values(
         batch_id=batch.id,
         stop_reason="stable",
         state=BatchState.COMPLETED,
@@ -104,7 +111,7 @@ def test_every_projection_status_is_a_valid_grade_projection(
 ) -> None:
     batch = make_batch(session, 1)
     session.execute(_batch_result(batch, status))
-    stored = session.get(BatchResult, batch.id)
+    stored = session.get(BatchResultRow, batch.id)
     assert stored is not None
     assert stored.grade_projection is status
 
@@ -114,7 +121,7 @@ def test_result_rows_are_checked(session: Session) -> None:
     # A literal bypasses the enum type, as a hand-written INSERT would.
     _rejected(session, partial(session.execute, _batch_result(batch, sa.literal("guessed"))))
     [essay] = batch_essays(session, batch)
-    result = EssayResult(
+    result = EssayResultRow(
         batch_id=batch.id,
         essay_id=essay.id,
         rank=1,
@@ -134,10 +141,10 @@ def batch_essays(session: Session, batch: Batch) -> list[Essay]:
 def test_deleting_a_batch_deletes_its_rows(session: Session) -> None:
     batch = make_batch(session, 3)
     add_comparison(session, batch, 0, 1)
-    session.add(Decision(batch_id=batch.id, wave=0, action="request_coverage", reason="intake"))
+    session.add(DecisionRow(batch_id=batch.id, wave=0, action="request_coverage", reason="intake"))
     session.flush()
     session.execute(sa.delete(Batch).where(Batch.id == batch.id))
-    for model in (Essay, Comparison, Decision):
+    for model in (Essay, Comparison, DecisionRow):
         count = session.scalar(
             sa.select(sa.func.count()).select_from(model).where(model.batch_id == batch.id)
         )

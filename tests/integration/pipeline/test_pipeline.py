@@ -18,7 +18,7 @@ from celery import Celery
 
 from cj_worker import client
 from cj_worker.db.engine import session_scope
-from cj_worker.db.models import Batch, Comparison, Decision
+from cj_worker.db.models import Batch, Comparison, DecisionRow
 from cj_worker.db.states import ComparisonRowStatus
 from cj_worker.payloads import EssayIn, ExternalJudge, SimulatedJudge
 from tests.integration.pipeline.conftest import Worker, wait_terminal
@@ -42,7 +42,9 @@ def assert_invariants(database_url: str, batch_id: uuid.UUID) -> dict[str, Any]:
         batch = session.get(Batch, batch_id)
         assert batch is not None
         rows = list(session.scalars(sa.select(Comparison).where(Comparison.batch_id == batch_id)))
-        decisions = list(session.scalars(sa.select(Decision).where(Decision.batch_id == batch_id)))
+        decisions = list(
+            session.scalars(sa.select(DecisionRow).where(DecisionRow.batch_id == batch_id))
+        )
         by_status = Counter(row.status for row in rows)
         assert by_status[ComparisonRowStatus.PENDING] == 0, "every comparison has one result"
         assert batch.comparisons_submitted == len(rows)
@@ -119,10 +121,18 @@ def test_regular_net_ends_on_budget_or_stability_with_every_invariant(
     assert sorted(row.rank for row in results.essays) == list(range(1, 25))
 
 
-@pytest.mark.parametrize("error_rate", [0.5, 1.0])
-def test_unreliable_judge_ends_failed_with_low_success_rate(
-    start_worker: Callable[..., Worker], producer: Celery, pg_url: str, error_rate: float
+@pytest.mark.parametrize(
+    ("error_rate", "reason"), [(0.5, "low_success_rate"), (1.0, "judge_failed_wave")]
+)
+def test_unreliable_judge_ends_failed(
+    start_worker: Callable[..., Worker],
+    producer: Celery,
+    pg_url: str,
+    error_rate: float,
+    reason: str,
 ) -> None:
+    """A judge failing half its answers is stopped by the success-rate guard; one failing
+    every answer ends the batch at its first wave (SPEC section 6)."""
     start_worker()
     batch_id = client.submit_batch(
         essays(12),
@@ -133,7 +143,7 @@ def test_unreliable_judge_ends_failed_with_low_success_rate(
     status = wait_terminal(batch_id, pg_url)
     assert_invariants(pg_url, batch_id)
     assert status.state == "failed"
-    assert status.final_reason == "low_success_rate"
+    assert status.final_reason == reason
 
 
 def _pending(database_url: str, batch_id: uuid.UUID) -> list[Comparison]:
@@ -158,11 +168,13 @@ def _wait_for_pending(database_url: str, batch_id: uuid.UUID, wave: int) -> list
     raise AssertionError(f"wave {wave} was never dispatched")
 
 
-def _decisions(database_url: str, batch_id: uuid.UUID) -> list[Decision]:
+def _decisions(database_url: str, batch_id: uuid.UUID) -> list[DecisionRow]:
     with session_scope(database_url) as session:
         return list(
             session.scalars(
-                sa.select(Decision).where(Decision.batch_id == batch_id).order_by(Decision.wave)
+                sa.select(DecisionRow)
+                .where(DecisionRow.batch_id == batch_id)
+                .order_by(DecisionRow.wave)
             )
         )
 

@@ -21,6 +21,7 @@ from cj_worker.core.decision import ContinuationContext
 from cj_worker.core.history import ComparisonHistory, ComparisonStatus
 from cj_worker.core.pair_index import PairAvailability
 from cj_worker.core.pairing import PlannedComparison
+from cj_worker.core.success_guard import WaveCounts
 
 Row = tuple[int, int, ComparisonStatus, bool]
 """``(slot_a, slot_b, status, a_won)``, the row shape ``ComparisonHistory.from_rows`` takes."""
@@ -118,6 +119,7 @@ def context(
     coverage_available: int | None = None,
     resampling_available: int | None = None,
     settings: AlgorithmSettings | None = None,
+    last_wave: WaveCounts | None = None,
 ) -> ContinuationContext:
     """A consistent end-of-wave context of an ``n``-essay batch; keywords override a part.
 
@@ -131,6 +133,8 @@ def context(
     - ``settled``: None gives no scores at all (the first decision); True a previous score
       vector equal to the current one; False one that moved by 1 logit. Whether the context
       is *stable* still depends on the success floor and the success-rate guard.
+    - ``last_wave``: the wave just judged; by default every comparison so far (as at the
+      first decision), so its evidence follows the success counts.
     """
     s = settings if settings is not None else make_settings()
     max_pairs = max_possible_pairs(n)
@@ -160,4 +164,5 @@ def context(
         scores_now=scores_now,
         scores_previous=scores_previous,
         settings=s,
+        last_wave=WaveCounts(submitted, succeeded, failed) if last_wave is None else last_wave,
     )

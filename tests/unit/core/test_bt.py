@@ -24,6 +24,7 @@ from cj_worker.core.bt import (
     BTFit,
     BTInputError,
     PairTable,
+    PriorMode,
     SEMethod,
     centred_variances,
     fit_bradley_terry,
@@ -36,6 +37,10 @@ IntArray = NDArray[np.intp]
 
 TRUE_SD = 1.5
 """Spread of true abilities in the pairing study (section 2); the tests use the same."""
+FIXED = PriorMode.FIXED
+"""The tests of the MAP and SE machinery fix the prior precision, so that an independent
+reference (choix, a numerical Hessian) can use the same one; the hierarchical fit that
+estimates it is tested at the end of the module."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,7 +173,7 @@ CHOIX_CASES = [
 def test_map_agrees_with_choix(n: int, m: int, prior: float, seed: int) -> None:
     """The MAP matches an independent optimiser of the same posterior."""
     winners, losers = simulate(n, m, seed)
-    fit = fit_bradley_terry(n, winners, losers, prior)
+    fit = fit_bradley_terry(n, winners, losers, prior, prior_mode=FIXED)
     assert fit.diagnostics.converged
     reference = choix_map(n, winners, losers, prior)
     np.testing.assert_allclose(fit.scores, reference, atol=1e-5)
@@ -182,7 +187,7 @@ def test_map_agrees_with_choix(n: int, m: int, prior: float, seed: int) -> None:
 def test_map_has_zero_gradient(n: int, m: int, prior: float, seed: int) -> None:
     """The returned scores are a stationary point of the log-posterior written out above."""
     winners, losers = simulate(n, m, seed)
-    fit = fit_bradley_terry(n, winners, losers, prior)
+    fit = fit_bradley_terry(n, winners, losers, prior, prior_mode=FIXED)
     assert np.max(np.abs(gradient(fit.scores, winners, losers, prior))) < 1e-6
     assert abs(float(fit.scores.mean())) < 1e-12
 
@@ -210,7 +215,7 @@ def test_converged_means_the_newton_step_is_below_tolerance(
     whatever the step was.
     """
     winners, losers = simulate(n, m, seed)
-    fit = fit_bradley_terry(n, winners, losers, prior)
+    fit = fit_bradley_terry(n, winners, losers, prior, prior_mode=FIXED)
     assert fit.diagnostics.converged
     hessian = numerical_hessian(fit.scores, winners, losers, prior)
     newton_step = np.linalg.solve(hessian, gradient(fit.scores, winners, losers, prior))
@@ -221,16 +226,16 @@ def test_warm_start_matches_cold_start_and_is_no_slower() -> None:
     """A continuation refit after one more wave lands on the same MAP in no more steps."""
     n = 300
     winners, losers = simulate(n, 3300, seed=5)
-    first_wave = fit_bradley_terry(n, winners[:3000], losers[:3000])
-    cold = fit_bradley_terry(n, winners, losers)
-    warm = fit_bradley_terry(n, winners, losers, initial_scores=first_wave.scores)
+    first_wave = fit_bradley_terry(n, winners[:3000], losers[:3000], prior_mode=FIXED)
+    cold = fit_bradley_terry(n, winners, losers, prior_mode=FIXED)
+    warm = fit_bradley_terry(n, winners, losers, initial_scores=first_wave.scores, prior_mode=FIXED)
     assert cold.diagnostics.converged
     assert warm.diagnostics.converged
     np.testing.assert_allclose(warm.scores, cold.scores, atol=1e-7)
     np.testing.assert_allclose(warm.standard_errors, cold.standard_errors, rtol=1e-6)
     assert warm.diagnostics.iterations <= cold.diagnostics.iterations
     # Starting at the answer should need at most a confirming step or two.
-    again = fit_bradley_terry(n, winners, losers, initial_scores=cold.scores)
+    again = fit_bradley_terry(n, winners, losers, initial_scores=cold.scores, prior_mode=FIXED)
     np.testing.assert_allclose(again.scores, cold.scores, atol=1e-7)
     assert again.diagnostics.iterations <= 2
 
@@ -239,9 +244,9 @@ def test_wild_warm_start_still_reaches_the_map() -> None:
     """Damping must rescue a start far from the MAP (and with a non-zero mean)."""
     n = 120
     winners, losers = simulate(n, 1200, seed=6)
-    cold = fit_bradley_terry(n, winners, losers)
+    cold = fit_bradley_terry(n, winners, losers, prior_mode=FIXED)
     start = 25.0 * np.random.default_rng(7).standard_normal(n) + 40.0
-    warm = fit_bradley_terry(n, winners, losers, initial_scores=start)
+    warm = fit_bradley_terry(n, winners, losers, initial_scores=start, prior_mode=FIXED)
     assert warm.diagnostics.converged
     np.testing.assert_allclose(warm.scores, cold.scores, atol=1e-6)
 
@@ -294,7 +299,7 @@ def test_standard_errors_match_numerical_hessian(
 ) -> None:
     """SE = sqrt(diag(P H^-1 P)) with H differentiated numerically at the MAP."""
     n, winners, losers = make()
-    fit = fit_bradley_terry(n, winners, losers, prior, se_method=method)
+    fit = fit_bradley_terry(n, winners, losers, prior, se_method=method, prior_mode=FIXED)
     hessian = numerical_hessian(fit.scores, winners, losers, prior)
     expected = np.sqrt(np.diag(centred_covariance(hessian)))
     np.testing.assert_allclose(fit.standard_errors, expected, rtol=1e-4)
@@ -312,7 +317,7 @@ def test_raw_inverse_exceeds_centred_variance_by_one_over_prior_n(
     wrecks SSR on small nets; the check below shows it does here too.
     """
     n, winners, losers = make()
-    fit = fit_bradley_terry(n, winners, losers, prior)
+    fit = fit_bradley_terry(n, winners, losers, prior, prior_mode=FIXED)
     raw = np.diag(np.linalg.inv(numerical_hessian(fit.scores, winners, losers, prior)))
     np.testing.assert_allclose(raw - fit.standard_errors**2, 1.0 / (prior * n), rtol=1e-5)
     raw_ssr = scale_separation_reliability(fit.scores, np.sqrt(raw))
@@ -370,7 +375,7 @@ def test_centred_variances_is_callable_on_its_own() -> None:
     """The public helper gives the same variances as the full fit."""
     n = 50
     winners, losers = simulate(n, 500, seed=41)
-    fit = fit_bradley_terry(n, winners, losers)
+    fit = fit_bradley_terry(n, winners, losers, prior_mode=FIXED)
     variances, used = centred_variances(fit.pair_table, fit.pair_weights, 0.01, SEMethod.EXACT)
     assert used is SEMethod.EXACT
     np.testing.assert_allclose(np.sqrt(variances), fit.standard_errors, rtol=1e-12)
@@ -394,9 +399,25 @@ def test_ssr_formula_and_clamping() -> None:
 
 
 def check_fit_invariants(
-    fit: BTFit, n: int, winners: IntArray, losers: IntArray, prior: float
+    fit: BTFit, n: int, winners: IntArray, losers: IntArray, floor: float
 ) -> None:
-    """Everything a degenerate but valid net must still satisfy."""
+    """Everything a degenerate but valid net must still satisfy.
+
+    ``floor`` is the precision passed in: the one used under FIXED, a floor under
+    EMPIRICAL_BAYES, where the scores must be the MAP at the precision the fit reports and
+    the SEs at least the centred inverse Hessian there (the Kass-Steffey term only adds).
+    """
+    prior = fit.prior_precision
+    if fit.prior_mode is PriorMode.FIXED:
+        assert prior == floor
+    else:
+        assert prior >= floor * (1 - 1e-12)
+        assert prior <= 1.0 / bt.MIN_PRIOR_SD**2 * (1 + 1e-9)
+        assert fit.prior_sd == pytest.approx(1.0 / np.sqrt(prior))
+    if n < bt.MIN_ESSAYS_FOR_RELIABILITY:
+        assert np.isnan(fit.reliability)
+    else:
+        assert 0.0 <= fit.reliability <= 1.0
     assert fit.scores.shape == (n,)
     assert fit.standard_errors.shape == (n,)
     assert np.all(np.isfinite(fit.scores))
@@ -435,7 +456,10 @@ def check_fit_invariants(
         expected = np.sqrt(
             np.diag(centred_covariance(numerical_hessian(fit.scores, winners, losers, prior)))
         )
-        np.testing.assert_allclose(fit.standard_errors, expected, rtol=1e-4)
+        if fit.prior_mode is PriorMode.FIXED:
+            np.testing.assert_allclose(fit.standard_errors, expected, rtol=1e-4)
+        else:
+            assert np.all(fit.standard_errors >= expected * (1 - 1e-4))
 
 
 @st.composite
@@ -473,10 +497,13 @@ def _net(
 @example(net=_net(6, [(0, 1), (1, 2), (2, 0), (3, 4), (4, 5), (5, 3)]))  # two components
 @example(net=_net(4, [(0, 1)] * 20 + [(2, 3)] * 20, prior=1.0))  # two undefeated pairs
 @example(net=_net(5, [(0, 1), (1, 2), (2, 3), (3, 4)] * 5))  # a strict chain
-def test_degenerate_nets_never_break(net: tuple[int, IntArray, IntArray, float]) -> None:
+@pytest.mark.parametrize("mode", list(PriorMode))
+def test_degenerate_nets_never_break(
+    net: tuple[int, IntArray, IntArray, float], mode: PriorMode
+) -> None:
     """Any valid net fits without raising, with finite, honest, correctly diagnosed output."""
     n, winners, losers, prior = net
-    fit = fit_bradley_terry(n, winners, losers, prior)
+    fit = fit_bradley_terry(n, winners, losers, prior, prior_mode=mode)
     check_fit_invariants(fit, n, winners, losers, prior)
 
 
@@ -594,3 +621,149 @@ def test_map_scores_allocates_no_dense_matrix() -> None:
     assert fit.diagnostics.se_method is SEMethod.APPROXIMATE
     assert map_peak < dense_bytes / 20
     assert fit_peak < dense_bytes / 20
+
+
+# ---------------------------------------------------------------------------------------------
+# The hierarchical (empirical-Bayes) fit
+# ---------------------------------------------------------------------------------------------
+
+
+def reference_tau_objective(n: int, winners: IntArray, losers: IntArray, tau: float) -> float:
+    """log p(data | tau) to second order, plus the Gamma(2, 0) log-prior log(tau).
+
+    Written out independently of bt.py: the MAP by scipy's L-BFGS on the log-posterior above,
+    the Hessian in closed form, the Laplace term by slogdet, and the per-item second-order
+    term g4 / (8 h^2) + 5 g3^2 / (24 h^3) (g3, g4: third and fourth derivatives of the
+    log-likelihood in theta_i; h = H_ii).
+    """
+    from scipy.optimize import minimize
+
+    prior = 1.0 / tau**2
+    result = minimize(
+        lambda t: -log_posterior(t, winners, losers, prior),
+        np.zeros(n),
+        jac=lambda t: -gradient(t, winners, losers, prior),
+        method="L-BFGS-B",
+        options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 10_000},
+    )
+    theta = result.x
+    p = expit(theta[winners] - theta[losers])  # P(winner beats loser) per comparison
+    second = p * (1 - p)
+    hessian = np.eye(n) * prior
+    np.add.at(hessian, (winners, winners), second)
+    np.add.at(hessian, (losers, losers), second)
+    np.add.at(hessian, (winners, losers), -second)
+    np.add.at(hessian, (losers, winners), -second)
+    third = second * (1 - 2 * p)
+    fourth = second * (1 - 6 * second)
+    g3 = -np.bincount(winners, third, n) + np.bincount(losers, third, n)
+    g4 = -np.bincount(winners, fourth, n) - np.bincount(losers, fourth, n)
+    h = np.diag(hessian)
+    laplace = (
+        float(np.sum(log_expit(theta[winners] - theta[losers])))
+        - 0.5 * prior * float(theta @ theta)
+        - 0.5 * n * np.log(tau**2)
+        - 0.5 * np.linalg.slogdet(hessian)[1]
+    )
+    return laplace + float(np.sum(g4 / (8 * h**2) + 5 * g3**2 / (24 * h**3))) + np.log(tau)
+
+
+@pytest.mark.parametrize(("n", "m", "seed"), [(40, 200, 61), (25, 150, 62), (60, 900, 63)])
+def test_estimated_tau_maximises_the_second_order_marginal_likelihood(
+    n: int, m: int, seed: int
+) -> None:
+    """tau_hat is the maximiser of an independently written objective (within 0.5 %)."""
+    winners, losers = simulate(n, m, seed)
+    fit = fit_bradley_terry(n, winners, losers)
+    assert fit.prior_mode is PriorMode.EMPIRICAL_BAYES
+    grid = fit.prior_sd * np.exp(np.linspace(-0.05, 0.05, 11))
+    values = [reference_tau_objective(n, winners, losers, float(t)) for t in grid]
+    assert int(np.argmax(values)) in (4, 5, 6)  # the centre, within one 1 % step
+    assert fit.prior_precision == pytest.approx(1.0 / fit.prior_sd**2)
+
+
+def test_tau_recovers_the_spread_of_a_well_measured_net() -> None:
+    """200 essays, 20 random comparisons each: tau within 10 % of the truth's sample SD."""
+    n, per_essay = 200, 20
+    rng = np.random.default_rng(71)
+    truth = rng.normal(0.0, TRUE_SD, n)
+    a = rng.integers(0, n, n * per_essay // 2)
+    b = (a + rng.integers(1, n, a.size)) % n
+    a_won = rng.random(a.size) < expit(truth[a] - truth[b])
+    fit = fit_bradley_terry(n, np.where(a_won, a, b), np.where(a_won, b, a))
+    assert fit.prior_sd == pytest.approx(float(np.std(truth, ddof=1)), rel=0.10)
+    assert fit.reliability == pytest.approx(
+        float(np.corrcoef(fit.scores, truth)[0, 1] ** 2), abs=0.05
+    )
+
+
+def test_coin_flipping_judges_give_tau_near_zero_and_no_reliability() -> None:
+    """Outcomes independent of the essays: tau about 0, scores about 0, reliability about 0."""
+    n, per_essay = 100, 20
+    rng = np.random.default_rng(72)
+    a = rng.integers(0, n, n * per_essay // 2)
+    b = (a + rng.integers(1, n, a.size)) % n
+    a_won = rng.random(a.size) < 0.5
+    fit = fit_bradley_terry(n, np.where(a_won, a, b), np.where(a_won, b, a))
+    fixed = fit_bradley_terry(n, np.where(a_won, a, b), np.where(a_won, b, a), prior_mode=FIXED)
+    assert fit.prior_sd < 0.3
+    assert float(np.max(np.abs(fit.scores))) < 0.3
+    assert fit.reliability < 0.1
+    # The weak fixed prior spreads the noise out as if it were signal.
+    assert float(np.std(fixed.scores)) > 3.0 * float(np.std(fit.scores))
+
+
+def test_the_floor_caps_tau_when_the_data_ask_for_an_unbounded_spread() -> None:
+    """A strict, often repeated order: the estimate runs to the floor precision, no further."""
+    n = 6
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)] * 8
+    winners = np.array([p[0] for p in pairs], dtype=np.intp)
+    losers = np.array([p[1] for p in pairs], dtype=np.intp)
+    fit = fit_bradley_terry(n, winners, losers, 0.05)
+    assert fit.prior_precision == pytest.approx(0.05)
+    assert fit.prior_sd == pytest.approx(1.0 / np.sqrt(0.05))
+    assert np.all(np.diff(fit.scores) < 0)
+
+
+def test_fixed_mode_uses_the_given_precision() -> None:
+    n = 40
+    winners, losers = simulate(n, 300, seed=73)
+    fit = fit_bradley_terry(n, winners, losers, 0.2, prior_mode="fixed")
+    assert fit.prior_mode is PriorMode.FIXED
+    assert fit.prior_precision == 0.2
+    assert fit.prior_sd == pytest.approx(1.0 / np.sqrt(0.2))
+    assert fit.prior_evaluations == 0
+    assert fit.reliability == pytest.approx(
+        bt.posterior_reliability(fit.scores, fit.standard_errors)
+    )
+
+
+def test_empirical_bayes_warm_start_lands_on_the_same_fit() -> None:
+    """Continuation refits start the tau search from the previous scores: same answer."""
+    n = 150
+    winners, losers = simulate(n, 1500, seed=74)
+    first = fit_bradley_terry(n, winners[:1200], losers[:1200])
+    cold = fit_bradley_terry(n, winners, losers)
+    warm = fit_bradley_terry(n, winners, losers, initial_scores=first.scores)
+    hinted = fit_bradley_terry(n, winners, losers, initial_prior_sd=first.prior_sd)
+    for other in (warm, hinted):
+        assert other.prior_sd == pytest.approx(cold.prior_sd, rel=5e-3)
+        np.testing.assert_allclose(other.scores, cold.scores, atol=1e-2)
+
+
+def test_headline_reliability_is_not_reported_for_tiny_nets() -> None:
+    n = bt.MIN_ESSAYS_FOR_RELIABILITY - 1
+    winners, losers = simulate(n, 20 * n, seed=75)
+    assert np.isnan(fit_bradley_terry(n, winners, losers).reliability)
+
+
+def test_expected_reliability_formula() -> None:
+    ses = np.array([0.5, 1.0, 1.5])
+    assert bt.expected_reliability(ses, 2.0) == pytest.approx(1 - np.mean(ses**2) / 4)
+    assert bt.expected_reliability(ses, 0.5) == 0.0  # clipped
+    assert bt.expected_reliability(ses[:1], 2.0) == 0.0
+    assert bt.posterior_reliability(np.array([-1.0, 1.0]), np.array([1.0, 1.0])) == 0.5
+    scores = np.array([-1.0, 0.0, 1.0])
+    assert bt.headline_reliability(scores, ses, 2.0) == pytest.approx(
+        0.5 * (bt.expected_reliability(ses, 2.0) + bt.posterior_reliability(scores, ses))
+    )

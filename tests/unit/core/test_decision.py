@@ -14,6 +14,7 @@ import pytest
 
 from cj_worker.core.coverage import max_possible_pairs
 from cj_worker.core.decision import Action, ContinuationContext, Decision, Reason, decide
+from cj_worker.core.success_guard import WaveCounts
 from tests.unit.core.builders import (
     REGULAR_NET,
     SMALL_NET,
@@ -35,6 +36,7 @@ SMALL_CAP: Outcome = (Action.FINALIZE_SCORING, Reason.SMALL_NET_RESAMPLING_CAP)
 REGULAR_CAP: Outcome = (Action.FINALIZE_SCORING, Reason.RESAMPLING_CAP)
 NO_PAIRS: Outcome = (Action.FINALIZE_SCORING, Reason.NO_PAIRS_LEFT)
 FAILURE: Outcome = (Action.FINALIZE_FAILURE, Reason.LOW_SUCCESS_RATE)
+JUDGE_FAILED: Outcome = (Action.FINALIZE_FAILURE, Reason.JUDGE_FAILED_WAVE)
 INSUFFICIENT: Outcome = (Action.FINALIZE_SCORING, Reason.INSUFFICIENT_ESSAYS)
 
 DEFAULTS = make_settings()
@@ -128,9 +130,30 @@ CASES = [
         FAILURE,
     ),
     Case(
-        "low success rate, no cap: keep going",
+        "success rate clearly below the guard, no cap: fail at once (SPEC section 6)",
         lambda n: context(n, coverage_complete=False, failed=MANY_FAILED),
+        FAILURE,
+    ),
+    Case(
+        "success rate below the guard but not clearly, no cap: keep going",
+        lambda n: context(n, coverage_complete=False, covered=4, succeeded=15, failed=5),
         COVERAGE_WAVE,
+    ),
+    Case(
+        "the judge failed every comparison of a wave: fail at that wave",
+        lambda n: context(n, coverage_complete=False, failed=3, last_wave=WaveCounts(3, 0, 3)),
+        JUDGE_FAILED,
+    ),
+    Case(
+        "a wave of two failed whole: too small to condemn the judge",
+        lambda n: context(n, coverage_complete=False, failed=2, last_wave=WaveCounts(2, 0, 2)),
+        COVERAGE_WAVE,
+    ),
+    Case(
+        "settled scores after a wave that came back mostly failed: silence, not stability",
+        lambda n: context(n, settled=True, failed=3, last_wave=WaveCounts(5, 2, 3)),
+        SMALL_NET_PHASE2,
+        REGULAR_RESAMPLING,
     ),
     Case(
         "low success rate, settled scores, budget cap",
@@ -148,9 +171,10 @@ CASES = [
             n,
             covered=0,
             succeeded=0,
-            failed=4,
+            failed=2,
             budget_left=0,
             settings=make_settings(min_success_rate=0.0),
+            last_wave=WaveCounts(2, 0, 2),
         ),
         FAILURE,
     ),

@@ -23,11 +23,11 @@ from cj_worker.db.engine import session_scope
 from cj_worker.db.models import (
     Base,
     Batch,
-    BatchResult,
+    BatchResultRow,
     Comparison,
-    Decision,
+    DecisionRow,
     Essay,
-    EssayResult,
+    EssayResultRow,
     OutboxEvent,
 )
 from cj_worker.db.states import BatchState, ComparisonRowStatus, GenerationMode, Slot
@@ -102,7 +102,8 @@ def seed_batch(
     """A batch at ``wave`` whose counters agree with ``rows`` (rows default to that wave).
 
     ``decided_waves`` (default: every wave before ``wave``) get a decision row, as the
-    continuation would have left them; ``quiet_for`` backdates the last activity.
+    continuation would have left them, and a ``scoring`` batch the finalizing decision
+    after ``wave`` that ``final_reason`` implies; ``quiet_for`` backdates the last activity.
     """
     with session_scope(url) as session:
         batch = make_batch(session, n_essays, total_budget=budget, state=state)
@@ -130,12 +131,25 @@ def seed_batch(
         batch.comparisons_succeeded = sum(row.status is SUCCEEDED for row in rows)
         batch.comparisons_failed = sum(row.status in (FAILED, TIMED_OUT) for row in rows)
         for decided in range(wave) if decided_waves is None else decided_waves:
+            if state is BatchState.SCORING and decided == wave:
+                continue  # written below, as the continuation would have
             session.add(
-                Decision(
+                DecisionRow(
                     batch_id=batch.id,
                     wave=decided,
                     action="request_coverage_wave",
                     reason="coverage_incomplete",
+                )
+            )
+        if state is BatchState.SCORING:
+            # A batch is scoring because the decision after its wave said to finalize.
+            failing = final_reason in ("low_success_rate", "judge_failed_wave", "stalled")
+            session.add(
+                DecisionRow(
+                    batch_id=batch.id,
+                    wave=wave,
+                    action="finalize_failure" if failing else "finalize_scoring",
+                    reason=final_reason or "stable",
                 )
             )
         return SeededBatch(batch.id, [comparison.id for comparison in comparisons])
@@ -209,19 +223,21 @@ def row_counts(url: str) -> dict[str, int]:
         Batch,
         Essay,
         Comparison,
-        Decision,
-        EssayResult,
-        BatchResult,
+        DecisionRow,
+        EssayResultRow,
+        BatchResultRow,
         OutboxEvent,
     ]
     return {model.__tablename__: count(url, model) for model in models}
 
 
-def decisions(url: str, batch_id: uuid.UUID) -> list[Decision]:
+def decisions(url: str, batch_id: uuid.UUID) -> list[DecisionRow]:
     with session_scope(url) as session:
         return list(
             session.scalars(
-                sa.select(Decision).where(Decision.batch_id == batch_id).order_by(Decision.wave)
+                sa.select(DecisionRow)
+                .where(DecisionRow.batch_id == batch_id)
+                .order_by(DecisionRow.wave)
             )
         )
 
@@ -234,13 +250,13 @@ def comparisons(url: str, batch_id: uuid.UUID, wave: int | None = None) -> list[
         return list(session.scalars(statement.order_by(Comparison.wave, Comparison.essay_a)))
 
 
-def essay_results(url: str, batch_id: uuid.UUID) -> list[tuple[EssayResult, Essay]]:
+def essay_results(url: str, batch_id: uuid.UUID) -> list[tuple[EssayResultRow, Essay]]:
     with session_scope(url) as session:
         rows = session.execute(
-            sa.select(EssayResult, Essay)
-            .join(Essay, Essay.id == EssayResult.essay_id)
-            .where(EssayResult.batch_id == batch_id)
-            .order_by(EssayResult.rank)
+            sa.select(EssayResultRow, Essay)
+            .join(Essay, Essay.id == EssayResultRow.essay_id)
+            .where(EssayResultRow.batch_id == batch_id)
+            .order_by(EssayResultRow.rank)
         )
         return [(result, essay) for result, essay in rows]
 
@@ -250,6 +266,8 @@ def outbox(url: str, batch_id: uuid.UUID) -> list[OutboxEvent]:
         return list(session.scalars(sa.select(OutboxEvent).where(OutboxEvent.batch_id == batch_id)))
 
 
-def batch_results(url: str, batch_id: uuid.UUID) -> list[BatchResult]:
+def batch_results(url: str, batch_id: uuid.UUID) -> list[BatchResultRow]:
     with session_scope(url) as session:
-        return list(session.scalars(sa.select(BatchResult).where(BatchResult.batch_id == batch_id)))
+        return list(
+            session.scalars(sa.select(BatchResultRow).where(BatchResultRow.batch_id == batch_id))
+        )

@@ -11,9 +11,10 @@ import pytest
 
 from cj_worker import task_names
 from cj_worker.core.pairing import INITIAL_SELECTION_PRECISION
+from cj_worker.db.progress import SELECTION_PRIOR_PRECISION
 from cj_worker.db.states import BatchState, ComparisonRowStatus, GenerationMode
 from cj_worker.tasks.base import Message
-from cj_worker.tasks.continuation import SELECTION_PRECISION_KEY, continue_batch
+from cj_worker.tasks.continuation import continue_batch
 from tests.unit.tasks.builders import (
     FAILED,
     PENDING,
@@ -114,8 +115,8 @@ def test_the_selection_prior_is_carried_to_the_next_wave(
     run(half_covered.id, 1)
 
     metadata = read_batch(database_url, half_covered.id).processing_metadata
-    assert metadata[SELECTION_PRECISION_KEY] != INITIAL_SELECTION_PRECISION
-    assert 1 / 25 <= metadata[SELECTION_PRECISION_KEY] <= 4
+    assert metadata[SELECTION_PRIOR_PRECISION] != INITIAL_SELECTION_PRECISION
+    assert 1 / 25 <= metadata[SELECTION_PRIOR_PRECISION] <= 4
 
 
 def test_processing_metadata_gets_the_four_coverage_keys(

@@ -19,7 +19,14 @@ from cj_worker.core.batch_report import SSR_INFLATION_MARGIN
 from cj_worker.core.grade_scales import BUILT_IN_SCALES
 from cj_worker.core.grading import ProjectionStatus
 from cj_worker.db.engine import session_scope
-from cj_worker.db.models import Batch, BatchResult, Comparison, Essay, EssayResult, OutboxEvent
+from cj_worker.db.models import (
+    Batch,
+    BatchResultRow,
+    Comparison,
+    Essay,
+    EssayResultRow,
+    OutboxEvent,
+)
 from cj_worker.db.repositories import reports
 from cj_worker.db.states import BatchState, OutboxEventType, Slot
 from cj_worker.tasks.base import Message, set_transport
@@ -128,7 +135,7 @@ def test_failure_stores_no_ranking_and_fails_the_batch(
 
     stored = read_batch(database_url, batch.id)
     assert (stored.state, stored.final_reason) == (BatchState.FAILED, "low_success_rate")
-    assert count(database_url, EssayResult, batch.id) == 0
+    assert count(database_url, EssayResultRow, batch.id) == 0
     [summary] = batch_results(database_url, batch.id)
     assert (summary.state, summary.stop_reason) == (BatchState.FAILED, "low_success_rate")
     assert (summary.comparisons_made, summary.comparisons_failed) == (4, 3)
@@ -207,6 +214,7 @@ def test_the_result_event_is_written_with_the_results(
             "grade": result.grade,
             "grade_probabilities": result.grade_probabilities,
             "confidence": result.confidence,
+            "projected_grade": result.details.get("projected_grade"),
             "infit": result.infit,
             "outfit": result.outfit,
             "misfit": result.misfit,
@@ -470,8 +478,8 @@ def test_scoring_reports_reliability_and_fit_of_essays_and_judges(
     assert summary.summary["misfitting_essays"] == sum(result.misfit for result, _ in rows)
     first = summary.split_half
     with session_scope(database_url) as session:
-        session.execute(sa.delete(BatchResult).where(BatchResult.batch_id == batch.id))
-        session.execute(sa.delete(EssayResult).where(EssayResult.batch_id == batch.id))
+        session.execute(sa.delete(BatchResultRow).where(BatchResultRow.batch_id == batch.id))
+        session.execute(sa.delete(EssayResultRow).where(EssayResultRow.batch_id == batch.id))
         session.execute(sa.delete(OutboxEvent).where(OutboxEvent.batch_id == batch.id))
         session.execute(
             sa.update(Batch).where(Batch.id == batch.id).values(state=BatchState.SCORING)

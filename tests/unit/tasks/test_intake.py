@@ -16,7 +16,7 @@ from cj_worker.config import AlgorithmSettings, get_settings
 from cj_worker.core.grade_scales import BUILT_IN_SCALES
 from cj_worker.core.grading import ProjectionStatus
 from cj_worker.db.engine import session_scope
-from cj_worker.db.models import Batch, BatchResult, Comparison, Essay
+from cj_worker.db.models import Batch, BatchResultRow, Comparison, Essay
 from cj_worker.db.repositories.reports import batch_status
 from cj_worker.db.states import BatchState
 from cj_worker.payloads import PayloadError
@@ -295,7 +295,7 @@ def test_a_single_essay_ends_with_insufficient_essays_and_one_result(
     assert batch.state is BatchState.COMPLETED
     assert batch.final_reason == "insufficient_essays"
     assert count(database_url, Comparison, batch_id) == 0
-    assert count(database_url, BatchResult, batch_id) == 1
+    assert count(database_url, BatchResultRow, batch_id) == 1
     [(result, essay)] = essay_results(database_url, batch_id)
     assert (essay.external_id, result.rank, result.score) == ("e00", 1, 0.0)
     assert (result.grade, result.grade_probabilities, result.confidence) == (None, None, None)

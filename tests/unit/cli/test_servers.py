@@ -1,4 +1,4 @@
-"""``cj-worker flower`` and the metrics directory ``cj-worker worker`` prepares."""
+"""``cj-worker migrate``, ``flower`` and the metrics directory ``cj-worker worker`` prepares."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from cj_worker import cli
 from cj_worker.celery_app import app
+from cj_worker.cli.servers import redacted
 from cj_worker.config import get_settings
+from cj_worker.db.engine import get_engine
 
 VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -33,6 +36,36 @@ def test_flower_starts_celery_flower_on_the_app(started: list[list[str]]) -> Non
 def test_flower_defaults_to_its_usual_port(started: list[list[str]]) -> None:
     assert cli.main(["flower"]) == 0
     assert started == [["flower", "--port=5555"]]
+
+
+def test_beat_passes_its_options_on(started: list[list[str]]) -> None:
+    assert cli.main(["beat", "-l", "DEBUG", "--pidfile="]) == 0
+    assert started == [["beat", "--loglevel", "DEBUG", "--pidfile="]]
+
+
+def test_migrate_brings_the_configured_database_to_head(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    monkeypatch.setenv("CJ_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        assert cli.main(["migrate"]) == 0
+    finally:
+        get_settings.cache_clear()
+
+    assert capsys.readouterr().out == f"database at head: {url}\n"
+    engine = get_engine(url)
+    try:
+        assert "batches" in sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_a_printed_url_hides_its_password() -> None:
+    shown = redacted("postgresql+psycopg2://cj:secret@db:5432/cj")
+    assert "secret" not in shown
+    assert shown.startswith("postgresql+psycopg2://cj:***@db")
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cj_worker.core.history import ComparisonStatus
-from cj_worker.harness.judges import SimulatedJudge, judge_wave
+from cj_worker.core.simulated_judge import SimulatedJudge, judge_one, judge_wave
 from cj_worker.harness.metrics import accuracy
 
 SIZE = 40_000
@@ -70,3 +70,23 @@ def test_accuracy_metrics() -> None:
     flat = accuracy(np.zeros(4), truth)
     assert np.isnan(flat.spearman)
     assert flat.rmse > 0
+
+
+def test_the_worker_and_the_harness_answer_with_one_probability() -> None:
+    """``judge_one`` (the worker's) and ``judge_wave`` (the harness's) share the model:
+    over many draws both win slot A at the rate ``probability_a`` gives."""
+    judge = SimulatedJudge(discrimination=0.7, position_bias=0.3)
+    abilities = np.array([0.8, -0.4])
+    expected = judge.probability_a(0.8, -0.4)
+    size = 20_000
+    wave = judge_wave(
+        np.zeros(size, np.intp),
+        np.ones(size, np.intp),
+        abilities,
+        (judge,),
+        np.random.default_rng(5),
+    )
+    one_by_one = [judge_one(judge, (7, k), 0.8, -0.4).winner == "A" for k in range(size)]
+    assert abs(float(wave.a_won.mean()) - expected) < 0.015
+    assert abs(float(np.mean(one_by_one)) - expected) < 0.015
+    assert judge_one(judge, (7, 3), 0.8, -0.4) == judge_one(judge, (7, 3), 0.8, -0.4)
