@@ -17,7 +17,10 @@ Sections:
       dense n x n Markov chain, 800 MB and minutes at that size).
   (c) Exact centred SEs at n=2,000 with 20 comparisons per essay, and the approximate SEs'
       time and error against exact at n=2,000 and 6, 10, 20, 50 comparisons per essay.
-  (d) The full fit_bradley_terry (MAP + SEs + diagnostics) at the same sizes.
+  (d) The full fit_bradley_terry (MAP + SEs + diagnostics) at the same sizes, fixed prior.
+  (e) The hierarchical fit (the default: tau search + MAP + approximate SEs + signal test)
+      at n=1,000/m=50,000 and n=10,000/m=500,000 against the same targets as (a) and (b),
+      with the same-run ratio to the fixed-prior fit of (d).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from scipy.stats import spearmanr
 
 from cj_worker.core.bt import (
     PairTable,
+    PriorMode,
     SEMethod,
     centred_variances,
     fit_bradley_terry,
@@ -260,7 +264,9 @@ def section_full_fit(sizes: Sizes, repeats: int, seed: int) -> list[Row]:
     rows: list[Row] = []
     for n_items, m, note in cases:
         winners, losers = simulate(n_items, m, seed)
-        run = partial(fit_bradley_terry, n_items, winners, losers, PRIOR_PRECISION)
+        run = partial(
+            fit_bradley_terry, n_items, winners, losers, PRIOR_PRECISION, prior_mode=PriorMode.FIXED
+        )
         seconds = median_seconds(run, few(repeats))
         fit = run()
         rows.append(
@@ -269,6 +275,37 @@ def section_full_fit(sizes: Sizes, repeats: int, seed: int) -> list[Row]:
                 f"fit_bradley_terry n={n_items:,} m={m:,}{note}",
                 f"{seconds:.4f} s; {fit.diagnostics.se_method.value} SEs,"
                 f" {fit.diagnostics.iterations} it, SSR {fit.ssr:.3f}",
+            )
+        )
+    return rows
+
+
+def section_hierarchical(sizes: Sizes, repeats: int, seed: int) -> list[Row]:
+    rows: list[Row] = []
+    for (n_items, m), target in (
+        (sizes.versus_choix, TARGET_FIT_SMALL_S),
+        (sizes.large, TARGET_FIT_LARGE_S),
+    ):
+        winners, losers = simulate(n_items, m, seed)
+
+        def fit(
+            mode: PriorMode, n: int = n_items, w: IntArray = winners, lo: IntArray = losers
+        ) -> object:
+            return fit_bradley_terry(
+                n, w, lo, PRIOR_PRECISION, prior_mode=mode, se_method=SEMethod.APPROXIMATE
+            )
+
+        hierarchical = median_seconds(partial(fit, PriorMode.EMPIRICAL_BAYES), few(repeats))
+        fixed = median_seconds(partial(fit, PriorMode.FIXED), few(repeats))
+        result = fit_bradley_terry(n_items, winners, losers, PRIOR_PRECISION)
+        rows.append(
+            Row(
+                "e",
+                f"hierarchical fit n={n_items:,} m={m:,}",
+                f"{hierarchical:.4f} s ({hierarchical / fixed:.2f}x fixed {fixed:.4f} s);"
+                f" tau {result.prior_sd:.3f} (true {TRUE_SD}), {result.prior_evaluations} fits",
+                f"<= {target} s",
+                verdict(hierarchical <= target, sizes.targets_apply),
             )
         )
     return rows
@@ -343,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         *section_large(sizes, repeats, seed, arguments.choix_large),
         *section_standard_errors(sizes, repeats, seed),
         *section_full_fit(sizes, repeats, seed),
+        *section_hierarchical(sizes, repeats, seed),
     ]
     print(render(rows))
     misses = sum(row.status == "MISS" for row in rows)

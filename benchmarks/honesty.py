@@ -56,11 +56,12 @@ from numpy.typing import NDArray
 from scipy.special import expit
 from scipy.stats import spearmanr
 
-from cj_worker.config import AlgorithmSettings, PairingPolicy
 from cj_worker.core.bt import fit_bradley_terry
 from cj_worker.core.history import ComparisonHistory, ComparisonStatus
 from cj_worker.core.misfit import ESSAY_MISFIT_LEVEL, JUDGE_MISFIT_LEVEL, essay_fit, judge_fit
 from cj_worker.core.pairing import INITIAL_SELECTION_PRECISION, PairGenerationMode, plan_wave
+from cj_worker.core.settings import AlgorithmSettings, PairingPolicy
+from cj_worker.core.simulated_judge import logit_scale
 from cj_worker.harness import (
     HarnessConfig,
     SimulatedJudge,
@@ -156,11 +157,6 @@ class Cell:
     tau: float
 
 
-def judges_scale(pool: tuple[SimulatedJudge, ...]) -> float:
-    """Mean discrimination of the pool (coin flippers count 0): the judges' logit scale."""
-    return float(np.mean([0.0 if j.random else j.discrimination for j in pool]))
-
-
 def run_unit(unit: Unit) -> tuple[list[Cell], list[SweepRow]]:
     """One harness run to the largest K; figures at every K of the grid and the curve."""
     grid = unit.grid
@@ -179,7 +175,7 @@ def run_unit(unit: Unit) -> tuple[list[Cell], list[SweepRow]]:
         )
     )
     truth = result.true_abilities
-    scaled = judges_scale(pool) * truth
+    scaled = logit_scale(pool) * truth
     history = result.history
     cells: list[Cell] = []
     for k in grid.ks:
@@ -195,7 +191,7 @@ def run_unit(unit: Unit) -> tuple[list[Cell], list[SweepRow]]:
         )
         spread = float(np.ptp(fit.scores)) > 0 and float(np.ptp(truth)) > 0
         true = float(np.corrcoef(fit.scores, truth)[0, 1] ** 2) if spread else 0.0
-        if judges_scale(pool) == 0.0:
+        if logit_scale(pool) == 0.0:
             true = 0.0  # the judges carry no information: nothing is reliable
         cells.append(
             Cell(

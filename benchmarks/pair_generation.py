@@ -19,9 +19,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cj_worker.config import AlgorithmSettings, PairingPolicy
 from cj_worker.core.history import ComparisonHistory, ComparisonStatus
 from cj_worker.core.pairing import INITIAL_SELECTION_PRECISION, PairGenerationMode, plan_wave
+from cj_worker.core.settings import AlgorithmSettings, PairingPolicy
 
 TARGET_SECONDS = 0.5
 TARGET_ESSAYS = 2000

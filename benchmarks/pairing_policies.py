@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from cj_worker.config import PairingPolicy
+from cj_worker.core.settings import PairingPolicy
 from cj_worker.harness.analysis import (
     KNeeded,
     PairedDifference,

@@ -1,9 +1,12 @@
 """The Celery application: reliability settings, queues, routes, beat schedule, signals.
 
-Delivery is at-least-once: ``acks_late`` + ``reject_on_worker_lost`` mean a task whose
-worker dies is delivered again, and every task is written to be idempotent. The time
-limits are validated (in ``Settings``) to be below the Redis visibility timeout, otherwise
-a long task would be handed to a second worker while the first still runs it.
+Delivery is at-least-once: tasks are acknowledged after they ran (``acks_late``); a task
+whose worker process died runs again a bounded number of times (``retry_on_worker_lost``,
+see ``tasks.base.cj_task``); one killed by its hard time limit goes back to its queue
+(``acks_on_timeout=False``); and every task is idempotent. What each broker needs on top
+(quorum queues and publisher confirms on RabbitMQ, the visibility timeout on Redis,
+reconnecting forever on both) is :mod:`cj_worker.broker`'s. The time settings are validated
+together in ``Settings`` (see ``config.timing_problems`` and ``ops/runbook.md``).
 
 Start a worker with ``cj-worker worker`` or
 ``celery -A cj_worker.celery_app worker -Q cj.intake,cj.callbacks,cj.control,cj.judge``.
@@ -25,10 +28,9 @@ from celery.signals import (
     worker_process_init,
     worker_process_shutdown,
 )
-from kombu import Exchange, Queue
 from threadpoolctl import threadpool_limits
 
-from cj_worker import task_names
+from cj_worker import broker, poison, task_names, tokens
 from cj_worker.config import Settings, get_settings
 from cj_worker.db.engine import dispose_engines
 from cj_worker.logs import use_json_format
@@ -57,19 +59,17 @@ def configure(celery: Celery, settings: Settings) -> None:
         result_accept_content=["json"],
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        task_retry_on_worker_lost=True,
+        # A task killed by its hard time limit goes back to the queue (a callback blocked on
+        # a lock must not lose the judge's answer); one that failed is rejected, not acked,
+        # so a broker with a dead-letter exchange keeps it.
+        task_acks_on_timeout=False,
+        task_acks_on_failure=False,
         worker_prefetch_multiplier=1,
         task_soft_time_limit=settings.task_soft_time_limit_seconds,
         task_time_limit=settings.task_time_limit_seconds,
-        broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout_seconds},
-        result_backend_transport_options={
-            "visibility_timeout": settings.broker_visibility_timeout_seconds
-        },
-        broker_connection_retry_on_startup=True,
-        # Each queue on its own direct exchange and key: a bare Queue(name) would bind every
-        # queue to the default exchange with one key, so each message would land in all four.
-        task_queues=[
-            Queue(name, Exchange(name, "direct"), routing_key=name) for name in task_names.QUEUES
-        ],
+        # Queues, acknowledgements and reconnection per broker (see cj_worker.broker).
+        **broker.celery_options(settings),
         task_default_queue=task_names.CONTROL_QUEUE,
         task_default_exchange=task_names.CONTROL_QUEUE,
         task_default_routing_key=task_names.CONTROL_QUEUE,
@@ -90,10 +90,14 @@ def configure(celery: Celery, settings: Settings) -> None:
         },
         timezone="UTC",
         enable_utc=True,
+        # Undecodable messages go to the dead-letter list instead of stopping the worker.
+        **poison.celery_options(settings.broker_url),
     )
 
 
-app = Celery("cj_worker", include=list(TASK_MODULES))
+# Task argument reprs (events, Flower, logs) never show essays or result tokens.
+app = Celery("cj_worker", include=list(TASK_MODULES), amqp="cj_worker.redaction:RedactingAMQP")
+tokens.require_secrets_in_workers()
 configure(app, get_settings())
 
 

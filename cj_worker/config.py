@@ -1,115 +1,22 @@
 """Settings: the algorithmic knobs a batch may override, and the deployment settings.
 
 Every setting is read from the environment with the prefix ``CJ_`` (``CJ_MAX_ITERATIONS=20``).
-The algorithmic ones live in :class:`AlgorithmSettings` so that a batch can carry its own
-effective copy (the snapshot stored with the batch) and the pure core can take them as a
-plain, validated value without knowing about the environment.
+The algorithmic ones are :class:`cj_worker.core.settings.AlgorithmSettings` (the core owns
+them; a batch carries its own effective copy); :class:`Settings` contains them and adds
+where the servers are.
 """
 
 from __future__ import annotations
 
-import enum
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from cj_worker.core.settings import AlgorithmSettings, PairingPolicy
 
-class PairingPolicy(enum.StrEnum):
-    """How COVERAGE waves choose among eligible pairs.
-
-    ``information`` is the engine's policy (expected information from an empirical-Bayes
-    selection fit; see ``cj_worker.core.pairing``). ``random`` and ``proximity`` (the earlier
-    service's count-fairness + score-proximity matching) exist as measured baselines.
-    """
-
-    INFORMATION = "information"
-    RANDOM = "random"
-    PROXIMITY = "proximity"
-    HYBRID = "hybrid"
-    """``information`` with a random share of every COVERAGE wave (``hybrid_random_share``),
-    the pairing study's hybrid (d): random pairs keep the design from depending only on
-    earlier outcomes, which is what inflates reliability figures under adaptive pairing."""
-
-
-class AlgorithmSettings(BaseModel):
-    """The settings that decide how a batch is run; a batch stores its effective copy."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
-
-    max_pairwise_comparisons: int = Field(
-        300, ge=1, description="Default comparison budget of a batch (a request may set its own)."
-    )
-    comparisons_per_stability_check_iteration: int | None = Field(
-        None, ge=1, description="Optional cap on the size of one wave; none by default."
-    )
-    min_comparisons_for_stability_check: int = Field(
-        12, ge=0, description="Successful comparisons needed before stability may stop a batch."
-    )
-    score_stability_threshold: float = Field(
-        0.05,
-        ge=0.0,
-        description="Largest score change (logits) between decisions that counts as stable.",
-    )
-    max_iterations: int = Field(30, ge=1, description="Most waves a batch may dispatch.")
-    min_success_rate: float = Field(
-        0.8, ge=0.0, le=1.0, description="Success-rate guard: below it a capped batch fails."
-    )
-    min_resampling_net_size: int = Field(
-        10, ge=0, description="Nets with at most this many essays are small nets."
-    )
-    max_resampling_passes_for_small_net: int = Field(
-        2, ge=0, description="Resampling passes a small net may run after coverage is complete."
-    )
-    max_resampling_passes_for_regular_net: int = Field(
-        1, ge=0, description="Resampling passes a regular net may run after coverage is complete."
-    )
-    max_attempts_per_pair: int = Field(
-        3, ge=1, description="Failed attempts after which COVERAGE stops retrying a pair."
-    )
-    bt_prior_precision: float = Field(
-        0.01,
-        gt=0.0,
-        le=100.0,
-        description=(
-            "Prior precision of the reported Bradley-Terry fit: its floor under"
-            " bt_prior_mode empirical_bayes, its value under fixed."
-        ),
-    )
-    bt_prior_mode: Literal["empirical_bayes", "fixed"] = Field(
-        "empirical_bayes",
-        description=(
-            "How the Bradley-Terry prior is chosen: empirical_bayes estimates the spread of the"
-            " abilities from the data, with bt_prior_precision as a floor on the precision;"
-            " fixed uses bt_prior_precision exactly."
-        ),
-    )
-    pairing_policy: PairingPolicy = Field(
-        PairingPolicy.INFORMATION, description="How COVERAGE waves pick pairs."
-    )
-    hybrid_random_share: float = Field(
-        0.25,
-        ge=0.0,
-        le=1.0,
-        description="Share of each COVERAGE wave chosen at random under the hybrid policy.",
-    )
-    pair_seed: int | None = Field(
-        None,
-        ge=0,
-        le=2**63 - 1,
-        description="Seed of the pairing RNG; none derives one from the batch id.",
-    )
-
-    def override(self, values: dict[str, Any]) -> Self:
-        """Apply per-batch overrides (case-insensitive keys), validating the result.
-
-        Raises ``pydantic.ValidationError`` naming the field for an unknown key or a bad
-        value, so that a bad request changes nothing.
-        """
-        merged = self.model_dump()
-        merged.update({key.lower(): value for key, value in values.items()})
-        return type(self).model_validate(merged)
+__all__ = ["AlgorithmSettings", "PairingPolicy", "Settings", "get_settings", "timing_problems"]
 
 
 class Settings(AlgorithmSettings, BaseSettings):
@@ -122,28 +29,80 @@ class Settings(AlgorithmSettings, BaseSettings):
     database_url: str = Field(
         "sqlite:///cj-worker.sqlite3", description="SQLAlchemy URL of the database."
     )
-    broker_url: str = Field("redis://127.0.0.1:6379/0", description="Celery broker URL (Redis).")
+    broker_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description=(
+            "Celery broker URL: RabbitMQ (amqp://, recommended in production) or Redis (redis://)."
+        ),
+    )
     result_backend: str | None = Field(
         None, description="Celery result backend; none keeps no task results."
     )
-    comparison_timeout_seconds: int = Field(
-        900, ge=1, description="A comparison pending longer than this is timed out by the sweep."
+    sweep_interval_seconds: int = Field(
+        5,
+        ge=1,
+        description=(
+            "How often beat runs the sweep (re-sends, time-outs, lost triggers) and the outbox"
+            " relay; a lost message is repaired within about two intervals."
+        ),
     )
-    sweep_interval_seconds: int = Field(60, ge=1, description="How often beat runs the sweep.")
+    resend_simulated_after_seconds: int = Field(
+        10,
+        ge=1,
+        description=(
+            "Re-send deadline of the built-in simulated judge: a request it has not answered"
+            " this long after it was sent (and while the batch heard nothing) is re-sent."
+        ),
+    )
+    resend_llm_after_seconds: int = Field(
+        1200,
+        ge=1,
+        description=(
+            "Re-send deadline of the built-in LLM judge: longer than its hard time limit and"
+            " its re-queues for rate limits, so a slow answer is not paid for twice."
+        ),
+    )
+    resend_external_after_seconds: int = Field(
+        900,
+        ge=1,
+        description="Re-send deadline of external judges (a producer's own judge task).",
+    )
+    judge_max_resends: int = Field(
+        1,
+        ge=0,
+        description=(
+            "Re-sends of an unanswered request; silence after the last one (one more"
+            " deadline) times the comparison out, which counts as a failed judgement."
+        ),
+    )
     task_soft_time_limit_seconds: int = Field(
         240, ge=1, description="Soft time limit of every task."
     )
     task_time_limit_seconds: int = Field(300, ge=1, description="Hard time limit of every task.")
     broker_visibility_timeout_seconds: int = Field(
-        3600, ge=1, description="Redis visibility timeout: an unacked task is redelivered after it."
+        900,
+        ge=1,
+        description=(
+            "Redis only: a message a worker took but never acknowledged (the worker died) is"
+            " handed out again after this long."
+        ),
+    )
+    db_lock_timeout_seconds: int = Field(
+        10,
+        ge=1,
+        description=(
+            "Longest a task waits for a batch row lock (PostgreSQL lock_timeout); then it"
+            " retries with backoff instead of running into its time limit."
+        ),
     )
     sweep_max_retriggers: int = Field(
-        5,
+        10,
         ge=1,
         description=(
             "Triggers the sweep re-sends for one wave (or one finalization) without progress"
             " before it fails the batch as `stalled`; the k-th waits for"
-            " sweep_interval_seconds * 2**(k-1) of silence."
+            " sweep_interval_seconds * 2**(k-1) of silence (about 85 minutes in all with"
+            " the defaults)."
         ),
     )
     metrics_port: int = Field(
@@ -179,17 +138,61 @@ class Settings(AlgorithmSettings, BaseSettings):
             {name: getattr(self, name) for name in AlgorithmSettings.model_fields}
         )
 
+    def resend_after_seconds(self, judge_kind: str) -> int:
+        """The re-send deadline of a judge kind (``simulated``, ``llm``; any other: external)."""
+        if judge_kind == "simulated":
+            return self.resend_simulated_after_seconds
+        if judge_kind == "llm":
+            return self.resend_llm_after_seconds
+        return self.resend_external_after_seconds
+
     @model_validator(mode="after")
-    def _limits_below_visibility_timeout(self) -> Self:
-        # With acks_late a task still running when the visibility timeout expires is handed
-        # to a second worker: the limits must end it first.
-        if self.task_soft_time_limit_seconds >= self.task_time_limit_seconds:
-            raise ValueError("task_soft_time_limit_seconds must be below task_time_limit_seconds")
-        if self.task_time_limit_seconds >= self.broker_visibility_timeout_seconds:
-            raise ValueError(
-                "task_time_limit_seconds must be below broker_visibility_timeout_seconds"
-            )
+    def _timings_fit_together(self) -> Self:
+        """Refuse time settings that would lose, duplicate or stall work (see ops/runbook.md).
+
+        Each rule names the settings it relates, so a worker that will not start says which
+        ones to change.
+        """
+        problems = timing_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+
+RETRY_BACKOFF_MAX_SECONDS = 120
+"""Longest countdown of a task retried after a transient error (``tasks.base.cj_task``)."""
+
+
+def timing_problems(settings: Settings) -> list[str]:
+    """What is wrong with how the deployment's time settings relate; empty if nothing.
+
+    - A task ends (soft, then hard limit) before Redis hands its message to another worker;
+      a retried task waits in its worker, unacknowledged, for its countdown first.
+    - A task waiting for a batch lock gives up (``db_lock_timeout_seconds``) and retries
+      before its soft limit cuts it short.
+    - The sweep runs at least twice per re-send deadline, so a request is re-sent within
+      its deadline and never before half of it.
+    - The LLM judge is never re-sent while its task may still run.
+    """
+    s = settings
+    problems = []
+    if s.task_soft_time_limit_seconds >= s.task_time_limit_seconds:
+        problems.append("task_soft_time_limit_seconds must be below task_time_limit_seconds")
+    if s.task_time_limit_seconds + RETRY_BACKOFF_MAX_SECONDS >= s.broker_visibility_timeout_seconds:
+        problems.append(
+            "task_time_limit_seconds + the longest retry countdown"
+            f" ({RETRY_BACKOFF_MAX_SECONDS} s) must be below broker_visibility_timeout_seconds"
+        )
+    if s.db_lock_timeout_seconds >= s.task_soft_time_limit_seconds:
+        problems.append("db_lock_timeout_seconds must be below task_soft_time_limit_seconds")
+    for kind in ("simulated", "llm", "external"):
+        if 2 * s.sweep_interval_seconds > s.resend_after_seconds(kind):
+            problems.append(
+                f"resend_{kind}_after_seconds must be at least twice sweep_interval_seconds"
+            )
+    if s.resend_llm_after_seconds <= s.task_time_limit_seconds:
+        problems.append("resend_llm_after_seconds must exceed task_time_limit_seconds")
+    return problems
 
 
 @lru_cache(maxsize=1)

@@ -262,8 +262,8 @@ def _backlog_metrics(figures: Backlog, now: datetime) -> list[Metric]:
         ),
         GaugeMetricFamily(
             "cj_comparisons_pending_oldest_age_seconds",
-            "Age of the oldest pending comparison (the sweep times it out at "
-            "CJ_COMPARISON_TIMEOUT_SECONDS); 0 when none is pending.",
+            "Age of the oldest pending comparison (the sweep re-sends it after its "
+            "judge's CJ_RESEND_*_AFTER_SECONDS); 0 when none is pending.",
             value=age(figures.oldest_pending_comparison),
         ),
         GaugeMetricFamily(

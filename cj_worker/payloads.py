@@ -30,15 +30,15 @@ from pydantic import (
 )
 
 from cj_worker import task_names
-from cj_worker.config import AlgorithmSettings
 from cj_worker.core.grade_scales import (
     BUILT_IN_SCALES,
     DEFAULT_GRADE_SCALE,
     GradeScale,
     built_in_scale,
 )
+from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.errors import EXIT_USER_ERROR, CJWorkerError
-from cj_worker.judges.llm.config import LlmJudge
+from cj_worker.llm_spec import LlmJudge
 
 __all__ = [
     "FATAL_JUDGE_ERROR_CODES",

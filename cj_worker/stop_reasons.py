@@ -33,7 +33,9 @@ class RunFigures(Protocol):
     def current_wave(self) -> int: ...
 
 
-FAILURES = frozenset({Reason.LOW_SUCCESS_RATE, Reason.JUDGE_FAILED_WAVE, Reason.STALLED})
+FAILURES = frozenset(
+    {Reason.LOW_SUCCESS_RATE, Reason.JUDGE_FAILED_WAVE, Reason.STALLED, Reason.JUDGE_UNAUTHORIZED}
+)
 """Reasons a batch ends ``failed``, without results."""
 
 
@@ -91,13 +93,27 @@ _SENTENCES: dict[Reason, Callable[[RunFigures], str]] = {
         "Failed: the batch stopped making progress (its next wave or its scoring kept "
         "failing and the sweep gave up); see the workers' logs."
     ),
+    Reason.JUDGE_UNAUTHORIZED: lambda f: (
+        "Failed at once: the judge's endpoint refused its API key, or the key is missing or "
+        "not allowed on the workers (see the comparisons' error_code and error_detail); fix "
+        "the key and submit the batch again."
+    ),
 }
+
+
+EXTERNAL_DECISIONS = "external_decisions"
+"""The stop reason of results that ``cj-worker score`` made from someone else's decisions."""
 
 
 def explain(reason: str | None, figures: RunFigures) -> str:
     """The sentence for ``reason``; an unknown code is quoted rather than hidden."""
     if reason is None:
         return "Not finished yet."
+    if reason == EXTERNAL_DECISIONS:
+        return (
+            f"Scored from {figures.submitted} judgements made elsewhere "
+            "(cj-worker score): no comparisons were asked for."
+        )
     try:
         sentence = _SENTENCES[Reason(reason)]
     except ValueError:

@@ -41,6 +41,7 @@ __all__ = [
     "SECRETS_VARIABLE",
     "MissingTokenSecretError",
     "require_secrets",
+    "require_secrets_in_workers",
     "token_for",
     "verify",
 ]
@@ -73,7 +74,7 @@ def _secrets(keys: Sequence[bytes] | None) -> Sequence[bytes]:
     global _process_secret
     if _process_secret is None:
         _process_secret = token_bytes(32)
-        log.warning(
+        log.info(  # not a warning: workers refuse to start without the setting
             "%s is not set: result tokens use a random secret of this process only",
             SECRETS_VARIABLE,
         )
@@ -116,7 +117,17 @@ def require_secrets(settings: Settings | None = None) -> None:
         )
 
 
-@celeryd_init.connect
+def require_secrets_in_workers() -> None:
+    """Make every worker started in this process refuse to start without a secret.
+
+    Connected to ``celeryd_init``, which a worker sends before it consumes anything, in
+    both ``cj-worker worker`` and ``celery -A cj_worker.celery_app worker``.
+    """
+    celeryd_init.connect(
+        _refuse_to_start_without_a_secret, weak=False, dispatch_uid="cj_worker.tokens"
+    )
+
+
 def _refuse_to_start_without_a_secret(**_: Any) -> None:
     # Celery logs and swallows exceptions of signal handlers; SystemExit is not swallowed,
     # so the worker stops here with one line instead of failing every callback later.

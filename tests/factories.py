@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from cj_worker.config import AlgorithmSettings
+from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.db.models import Batch, Comparison, Essay
 from cj_worker.db.states import BatchState, ComparisonRowStatus, GenerationMode, Slot
 

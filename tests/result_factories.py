@@ -34,8 +34,11 @@ def batch_results(
     judges: Sequence[dict[str, Any]] | None = None,
     stop_reason: str | None = "budget_exhausted",
     comparisons_per_essay: float = 12.0,
-    split_half: float | None = 0.85,
+    reliability: float | None = 0.85,
+    split_half: float | None = 0.88,
     ssr: float | None = 0.93,
+    slot_effect: float | None = None,
+    slot_effect_se: float | None = None,
     seed: int = 0,
 ) -> BatchResults:
     """``n`` essays in rank order; ``anchor_ranks`` maps a rank to its known grade.
@@ -113,7 +116,6 @@ def batch_results(
         ssr=ssr,
         split_half=split_half,
         separation=2.4 if ssr is not None else None,
-        ssr_inflated=(ssr - split_half > 0.05) if ssr is not None and split_half else None,
         duration_seconds=240.0,
         grade_scale={"name": "test", "grades": scale, "priors": None},
         grading={
@@ -127,6 +129,11 @@ def batch_results(
         },
         judges=list(judges) if judges is not None else _default_judges(succeeded),
         essays=essays,
+        reliability=reliability,
+        prior_sd=None if reliability is None else 1.5,
+        shows_signal=None if reliability is None else reliability > 0.0,
+        slot_effect=slot_effect,
+        slot_effect_se=slot_effect_se,
     )
 
 

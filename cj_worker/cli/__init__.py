@@ -9,6 +9,7 @@ submit    send a batch from a CSV/JSONL file to the broker
 status    a batch's state, stop reason, counters, coverage keys and waves
 export    a batch's results explained, as CSV or JSON, and optionally a plot and a report
 harness   sweep synthetic nets through the production core (see ``cj-worker harness -h``)
+score     score decisions made elsewhere (a CSV/JSONL of winner, loser, judge), no servers
 
 Every error a user can cause prints one line on stderr and exits with the error's code:
 1 for a batch that failed, 2 for input the user can fix, 3 for a server that does not
@@ -25,10 +26,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-from cj_worker.cli import batches, demo, failures, harness, parsing, servers
+from cj_worker.cli import batches, demo, failures, harness, parsing, score, servers
 from cj_worker.cli.parsing import UsageError
 from cj_worker.errors import EXIT_UNREACHABLE, EXIT_USER_ERROR
 
@@ -47,6 +49,7 @@ HANDLERS: Mapping[str, Handler] = {
     "status": batches.status,
     "export": batches.export,
     "harness": harness.run_harness,
+    "score": score.run_score,
 }
 
 KEYBOARD_INTERRUPT_EXIT = 130
@@ -82,18 +85,23 @@ def _stdout_closed() -> bool:
     """Whether stdout's reader went away (``cj-worker status B | head -1``).
 
     That is the reader's choice, not an error: the command exits 0 and stdout is pointed
-    at /dev/null, so the interpreter's last flush does not fail a second time.
+    at /dev/null, so the interpreter's last flush does not fail a second time. A pipe whose
+    reader is gone polls as an error condition (POLLERR) for its writer; where poll is not
+    available the broken pipe is taken to be stdout's, the only pipe the CLI writes to
+    itself.
     """
     try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        pass
-    else:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # a captured stdout: no descriptor
         return False
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(descriptor, select.POLLOUT)
+        if not any(mask & (select.POLLERR | select.POLLHUP) for _, mask in poller.poll(0)):
+            return False
+    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, descriptor)
+    finally:
         os.close(devnull)
-    except (OSError, ValueError):  # no file descriptor (a captured stdout)
-        pass
     return True

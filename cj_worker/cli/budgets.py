@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from cj_worker.budget import BudgetPlan
-    from cj_worker.config import AlgorithmSettings
+    from cj_worker.core.settings import AlgorithmSettings
 
 WARNING_PREFIX = "cj-worker: warning: "
 

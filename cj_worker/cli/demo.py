@@ -1,4 +1,4 @@
-"""``cj-worker demo``: a whole batch in this process on SQLite, with the simulated judge.
+"""``cj-worker demo``: a whole batch in this process on SQLite, simulated or LLM judge.
 
 The demo runs on a database of its own (``--db`` or a temporary file) by handing the
 embedded runner settings that name it: the process environment and the cached
@@ -33,6 +33,8 @@ from cj_worker.payloads import BatchRequest, EssayIn, SimulatedJudge
 if TYPE_CHECKING:
     from cj_worker.client import BatchResults
 
+FINISHED = frozenset({"completed", "failed", "cancelled"})
+"""Batch states that never change again."""
 VOLATILE_KEYS = frozenset({"duration_seconds"})
 """Result keys that differ between two identical runs (wall-clock time): left out of the
 demo's JSON so that the same command prints the same bytes (``export --json`` has them)."""
@@ -48,16 +50,27 @@ def run_demo(args: argparse.Namespace, _: list[str]) -> int:
         budget=budgets.chosen(args, plan),
         settings=overrides,
         **({} if scale is None else {"grade_scale": scale}),
-        judge=SimulatedJudge(
+        judge=parsing.llm_judge(args)
+        if args.judge == "llm"
+        else SimulatedJudge(
             discrimination=args.discrimination,
             position_bias=args.position_bias,
             error_rate=args.error_rate,
             seed=args.seed,
         ),
+        assignment=parsing.text_file(args.assignment, "--assignment"),
+        rubric=parsing.text_file(args.rubric, "--rubric"),
     )
-    with demo_database(args.db) as database:
+    with demo_database(args.db) as database, in_process_llm_limits():
         results = _run(request, database, quiet=args.json)
     kept = None if args.db is None else str(database)
+    if results.status.state not in FINISHED:
+        # The same options give the same batch id: a kept file holds that batch's
+        # interrupted run, which intake does not start again.
+        raise UsageError(
+            f"--db {kept}: holds an unfinished run of this same batch (interrupted?), state "
+            f"{results.status.state}; remove the file or choose another"
+        )
     if args.json:
         output = {k: v for k, v in results.as_dict().items() if k not in VOLATILE_KEYS}
         print(rendering.to_json({**output, "database": kept}))
@@ -65,7 +78,7 @@ def run_demo(args: argparse.Namespace, _: list[str]) -> int:
     truth = {essay.id: essay.true_score for essay in essays}
     print(rendering.results_report(results, truth=truth, spearman=_spearman(results, truth)))
     print()
-    print(next_steps(str(results.status.batch_id), kept))
+    print(next_steps(str(results.status.batch_id), kept, has_results=bool(results.essays)))
     return 0
 
 
@@ -96,6 +109,23 @@ def _run(request: BatchRequest, database: Path, *, quiet: bool) -> BatchResults:
 
 
 @contextmanager
+def in_process_llm_limits() -> Iterator[None]:
+    """An LLM judge's rate and concurrency limits kept in this process, not in Redis.
+
+    The demo is the only client of its endpoint here, and must need no server; the limiter
+    is handed to the task directly, so neither ``os.environ`` nor the settings change.
+    """
+    from cj_worker.judges.llm.limits import LocalLimiter
+    from cj_worker.tasks import llm_judge
+
+    llm_judge.use_limiter(LocalLimiter())
+    try:
+        yield
+    finally:
+        llm_judge.use_limiter(None)
+
+
+@contextmanager
 def demo_database(db: str | None) -> Iterator[Path]:
     """``--db`` as given, or a temporary file whose folder is removed however the demo ends."""
     if db is not None:
@@ -108,17 +138,21 @@ def demo_database(db: str | None) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def next_steps(batch_id: str, kept: str | None) -> str:
-    """The one command that exports, plots or reports this batch."""
+def next_steps(batch_id: str, kept: str | None, *, has_results: bool = True) -> str:
+    """The one command that reports this batch (or, for a failed one, shows its status)."""
     database = shlex.quote(kept or "demo.sqlite3")
-    export = f"cj-worker export {batch_id} --db {database} --report report.html"
+    if has_results:
+        command = f"cj-worker export {batch_id} --db {database} --report report.html"
+        others = "  (or --csv, --json, --plot FILE.png)"
+    else:
+        command = f"cj-worker status {batch_id} --db {database}"
+        others = "  (the batch has no results to export)"
     if kept is not None:
-        return f"Next: {export}\n  (or --csv, --json, --plot FILE.png)"
+        return f"Next: {command}\n{others}"
     return (
         "Next: this demo's database was temporary. Run the same command again with\n"
         "  --db demo.sqlite3 (same options, same batch), then\n"
-        f"  {export}\n"
-        "  (or --csv, --json, --plot FILE.png)"
+        f"  {command}\n{others}"
     )
 
 

@@ -69,10 +69,11 @@ def report(error: CJWorkerError) -> int:
 
 def _sqlite_problem(message: str) -> str:
     """What a SQLite error means for the user."""
-    if message.startswith("no such table"):
+    if message.startswith(("no such table", "no such column")):
         return (
-            f"the SQLite database has no cj-worker tables ({message}): run cj-worker "
-            "migrate, or point CJ_DATABASE_URL (or --db) at the right file"
+            f"the SQLite database is not at cj-worker's current schema ({message}): "
+            "migrate it (CJ_DATABASE_URL=sqlite:///FILE cj-worker migrate), or point "
+            "CJ_DATABASE_URL or --db at the right file"
         )
     return f"SQLite: {message}"
 

@@ -17,7 +17,7 @@ from cj_worker.cli.parsing import UsageError
 def run_harness(args: argparse.Namespace, _: list[str]) -> int:
     from tqdm import tqdm
 
-    from cj_worker.config import PairingPolicy
+    from cj_worker.core.settings import PairingPolicy
     from cj_worker.harness import JUDGE_PROFILES, run_sweep, write_csv
     from cj_worker.harness.plot import plot_curves
     from cj_worker.harness.report import format_table, summarise

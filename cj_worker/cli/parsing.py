@@ -13,15 +13,30 @@ import argparse
 import json
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from cj_worker.errors import EXIT_USER_ERROR, CJWorkerError
+from cj_worker.llm_spec import LlmJudge
 from cj_worker.payloads import ExternalJudge, SimulatedJudge
 
 GRADE_SCALE_HELP = (
     "grade scale of the anchors: a built-in name (swedish_8_anchor, the default;"
     ' eng5_np_legacy_9_step; eng5_np_national_9_step) or JSON {"grades": [...], "priors": [...]}'
 )
+TENANT_HELP = "read the batch only if it was submitted under this tenant"
+LLM_OPTIONS = {
+    "base_url": "--base-url",
+    "model": "--model",
+    "api_key_env": "--api-key-env",
+    "temperature": "--temperature",
+    "max_tokens": "--max-tokens",
+    "concurrency": "--concurrency",
+    "requests_per_minute": "--rpm",
+}
+"""The LLM judge's spec fields the command line sets, and the option of each."""
 PASS_THROUGH_COMMANDS = frozenset({"worker", "beat", "flower"})
 """Commands that hand options they do not know to the program they start (Celery, Flower)."""
 
@@ -76,6 +91,41 @@ def judge(value: str) -> SimulatedJudge | ExternalJudge:
     raise UsageError(f"--judge must be 'simulated' or 'external:TASK_NAME', got {value!r}")
 
 
+def chosen_judge(args: argparse.Namespace) -> SimulatedJudge | ExternalJudge | LlmJudge:
+    """``--judge`` with, for ``llm``, the LLM options; those options alone are an error."""
+    if args.judge == "llm":
+        return llm_judge(args)
+    given = [option for field, option in LLM_OPTIONS.items() if getattr(args, field) is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)}: only with --judge llm")
+    return judge(args.judge)
+
+
+def llm_judge(args: argparse.Namespace) -> LlmJudge:
+    """The LLM judge the options describe; a bad value is reported by its option's name."""
+    if args.base_url is None or args.model is None:
+        raise UsageError("--judge llm needs --base-url URL and --model MODEL")
+    fields = {
+        field: getattr(args, field) for field in LLM_OPTIONS if getattr(args, field) is not None
+    }
+    try:
+        return LlmJudge.model_validate(fields)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        raise UsageError(f"{LLM_OPTIONS.get(field, '--judge llm')}: {first['msg']}") from None
+
+
+def text_file(path: str | None, option: str) -> str | None:
+    """The text of ``path`` (``--assignment FILE``, ``--rubric FILE``); None without one."""
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{option} {path}: cannot read it ({error})") from None
+
+
 def overrides(pairs: Sequence[str] | None) -> dict[str, Any]:
     """``--set KEY=VALUE`` options as settings overrides; ``none`` or nothing means None.
 
@@ -122,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     _submit_and_status(commands)
     _harness(commands)
     _export(commands)
+    _score(commands)
     return parser
 
 
@@ -143,6 +194,13 @@ def _demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     demo.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
     demo.add_argument("--grade-scale", help=GRADE_SCALE_HELP)
     demo.add_argument("--json", action="store_true", help="print the results as JSON")
+    demo.add_argument(
+        "--judge",
+        default="simulated",
+        choices=("simulated", "llm"),
+        help="simulated (default), or llm: an OpenAI-compatible endpoint (see LLM judge)",
+    )
+    _llm_options(demo)
 
 
 def _servers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -166,14 +224,21 @@ def _submit_and_status(commands: argparse._SubParsersAction[argparse.ArgumentPar
     submit.add_argument("--tenant")
     submit.add_argument("--external-ref")
     submit.add_argument("--result-task", help="Celery task that receives the result event")
-    submit.add_argument("--judge", default="simulated", help="simulated | external:TASK_NAME")
+    submit.add_argument("--judge", default="simulated", help="simulated | external:TASK_NAME | llm")
     submit.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
     submit.add_argument("--grade-scale", help=GRADE_SCALE_HELP)
     submit.add_argument("--json", action="store_true")
+    submit.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --judge llm: print the estimated tokens and cost; send nothing",
+    )
+    _llm_options(submit)
 
     status = commands.add_parser("status", help="state, stop reason, counters, coverage, waves")
     status.add_argument("batch", metavar="BATCH")
     _db_option(status)
+    status.add_argument("--tenant", help=TENANT_HELP)
     status.add_argument("--json", action="store_true")
 
 
@@ -205,6 +270,7 @@ def _export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     export = commands.add_parser("export", help="per-essay results, a plot, a report")
     export.add_argument("batch", metavar="BATCH")
     _db_option(export)
+    export.add_argument("--tenant", help=TENANT_HELP)
     form = export.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true")
     form.add_argument("--csv", action="store_true")
@@ -219,6 +285,58 @@ def _export(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         metavar="FILE.html",
         help="also write a self-contained HTML report for teachers (the plot needs the plot extra)",
     )
+
+
+def _score(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    score = commands.add_parser(
+        "score", help="score decisions made elsewhere (CSV/JSONL of winner, loser, judge)"
+    )
+    score.add_argument("file", metavar="FILE", help="decisions: .csv, .tsv, .jsonl or .ndjson")
+    score.add_argument("--anchors", metavar="FILE", help="CSV/JSONL of anchor id and grade")
+    score.add_argument("--grade-scale", help=GRADE_SCALE_HELP)
+    score.add_argument(
+        "--ties", choices=("drop", "error"), default="drop", help="ties: left out (drop) or refused"
+    )
+    score.add_argument("--seed", type=int, default=0, help="seed of the random splits (0)")
+    score.add_argument(
+        "--splits", type=int, default=100, help="random judge splits of the split-half (100)"
+    )
+    form = score.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true")
+    form.add_argument("--csv", action="store_true")
+    score.add_argument("--plot", metavar="FILE.png", help="also draw the scores (plot extra)")
+    score.add_argument("--report", metavar="FILE.html", help="also write the HTML report")
+
+
+def _llm_options(command: argparse.ArgumentParser) -> None:
+    """The LLM judge's spec (``--judge llm``) and the prompt's context."""
+    group = command.add_argument_group("LLM judge (--judge llm)")
+    group.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="OpenAI-compatible endpoint root, e.g. https://api.openai.com/v1 or"
+        " http://127.0.0.1:11434/v1 (Ollama)",
+    )
+    group.add_argument("--model", metavar="MODEL", help="model name the endpoint knows")
+    group.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        help="name of the workers' environment variable holding the key (never the key)",
+    )
+    group.add_argument("--temperature", type=float, metavar="T", help="sampling temperature (0)")
+    group.add_argument("--max-tokens", type=int, metavar="N", help="answer token limit (300)")
+    group.add_argument(
+        "--concurrency", type=int, metavar="N", help="requests in flight, all workers (4)"
+    )
+    group.add_argument(
+        "--rpm",
+        dest="requests_per_minute",
+        type=float,
+        metavar="N",
+        help="requests started per minute, all workers (60)",
+    )
+    group.add_argument("--assignment", metavar="FILE", help="the task the essays answer")
+    group.add_argument("--rubric", metavar="FILE", help="how to judge the essays")
 
 
 def _budget_options(command: argparse.ArgumentParser) -> None:

@@ -22,7 +22,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from cj_worker.client import BatchResults, BatchStatus
+    from cj_worker.db.repositories.usage import BatchUsage, UsageSums
     from cj_worker.harness.sweep import SweepRow
+    from cj_worker.judges.llm.cost import CostEstimate
+    from cj_worker.llm_spec import LlmJudge
 
 COVERAGE_KEYS = (
     "max_possible_pairs",
@@ -89,7 +92,7 @@ def essay_table(rows: Sequence[EssayRow], truth: Mapping[str, float | None] | No
     """
     width = min(max([len("id"), *(len(row.essay_id) for row in rows)]), 24)
     header = (
-        f"{'rank':>4}  {'id':<{width}} {'score':>6} {'SE':>5}  {'95% interval':<15} "
+        f"{'rank':>4}  {'id':<{width}} {'score':>6} {'SE':>5}  {'95% interval':<16} "
         f"{'compared':>8}  {'anchor':<6} {'grade':<5} {'conf':>4} {'infit':>6} {'outfit':>6}"
     )
     if truth is not None:
@@ -99,7 +102,7 @@ def essay_table(rows: Sequence[EssayRow], truth: Mapping[str, float | None] | No
         low, high = row.interval_95
         line = (
             f"{row.rank:>4}  {row.essay_id:<{width}} {row.score:>6.2f} "
-            f"{row.standard_error:>5.2f}  [{low:>5.2f}, {high:>5.2f}] "
+            f"{row.standard_error:>5.2f}  [{low:>6.2f}, {high:>6.2f}] "
             f"{row.comparisons:>8}  {'yes' if row.is_anchor else '':<6} "
             f"{row.grade or '-':<5} {number(row.confidence, 2):>4} "
             f"{number(row.infit, 2):>6} {number(row.outfit, 2):>6}{'*' if row.misfit else ' '}"
@@ -135,10 +138,12 @@ def legend() -> str:
         ),
         (
             "reliability",
-            "0 to 1, how much of the spread of scores is real rather than chance: 0.70 is "
-            "enough for a rough ranking, 0.80 good, 0.90 high. split-half: the comparisons "
-            "split in two and the two rankings correlated; SSR: from the scores and their "
-            "SEs. Adaptive pairing overstates both: read them as upper limits",
+            "0 to 1, how closely the order follows the true one (an estimate of the squared "
+            "correlation, from a model that also estimates how widely quality varies; 0 when "
+            "the decisions look like coin flips): 0.70 is enough for a rough ranking, 0.80 "
+            "good, 0.90 high. split-half (the comparisons split in two and the two rankings "
+            "correlated) and SSR (from the scores and their SEs) are secondary: adaptive "
+            "pairing overstates both",
         ),
         (
             "infit, outfit",
@@ -148,9 +153,12 @@ def legend() -> str:
         ),
         (
             "*",
-            "misfit flag: the essay's results are less predictable than the model allows "
-            f"(a test at the {ESSAY_MISFIT_LEVEL:.0%} level, given at least "
-            f"{MIN_COMPARISONS_FOR_MISFIT} comparisons); worth a second read",
+            "misfit flag: the essay's results are less predictable than the scores predict, "
+            "allowing for their uncertainty "
+            f"(a posterior-predictive test at the {ESSAY_MISFIT_LEVEL:.0%} level, given at "
+            f"least {MIN_COMPARISONS_FOR_MISFIT} comparisons: about 1 in "
+            f"{round(1 / ESSAY_MISFIT_LEVEL)} consistent essays is flagged by chance); worth "
+            "a second read",
         ),
         (
             "grade, conf",
@@ -185,8 +193,20 @@ def summary(results: BatchResults) -> list[str]:
     ]
     if results.essays:
         lines.append(comparisons_sentence(status.succeeded, status.failed, status.essays))
-        lines.append(reliability_sentence(results.split_half, results.ssr, results.ssr_inflated))
+        lines.append(
+            reliability_sentence(
+                results.reliability,
+                results.split_half,
+                results.ssr,
+                shows_signal=results.shows_signal,
+            )
+        )
+        order = order_effect_sentence(results.slot_effect, results.slot_effect_se)
+        if order is not None:
+            lines.append(order)
         lines += grades_sentences(results)
+    if status.usage is not None:
+        lines.append(f"Judging cost: {usage_words(status.usage.total)}.")
     return lines
 
 
@@ -207,23 +227,42 @@ def comparisons_sentence(succeeded: int, failed: int, essays: int) -> str:
     return f"{sentence} ({MIN_USEFUL_COMPARISONS_PER_ESSAY:.0f} or more is the usual minimum)."
 
 
-def reliability_sentence(split_half: float | None, ssr: float | None, inflated: bool | None) -> str:
-    """The headline reliability in words, the other figure beside it."""
-    if split_half is None and ssr is None:
-        return "Reliability: not estimated (too few essays or comparisons)."
-    if split_half is not None:
-        headline = f"split-half {split_half:.2f}, {reliability_words(split_half)}"
-        other = (
-            ""
-            if ssr is None
-            else f" (SSR {ssr:.2f}"
-            + (", inflated by adaptive pairing: trust split-half" if inflated else "")
-            + ")"
-        )
+def reliability_sentence(
+    reliability: float | None,
+    split_half: float | None,
+    ssr: float | None,
+    *,
+    shows_signal: bool | None = None,
+) -> str:
+    """The headline reliability (the hierarchical fit's, honest under adaptive pairing) in
+    words; split-half and SSR beside it as the secondary figures other tools report."""
+    from cj_worker.core.bt import MIN_ESSAYS_FOR_RELIABILITY
+
+    if reliability is None:
+        headline = f"not estimated (needs at least {MIN_ESSAYS_FOR_RELIABILITY} essays)"
     else:
-        assert ssr is not None
-        headline, other = f"SSR {ssr:.2f}, {reliability_words(ssr)}", ""
+        headline = f"{reliability:.2f}, {reliability_words(reliability)}"
+        if shows_signal is False:
+            headline += " (the decisions cannot be told apart from coin flips)"
+    secondary = [
+        f"{name} {value:.2f}"
+        for name, value in (("split-half", split_half), ("SSR", ssr))
+        if value is not None
+    ]
+    other = (
+        f"; as other CJ tools report it (adaptive pairing can inflate these): "
+        f"{', '.join(secondary)}"
+        if secondary
+        else ""
+    )
     return f"Reliability: {headline}{other}."
+
+
+def order_effect_sentence(slot_effect: float | None, standard_error: float | None) -> str | None:
+    """The judges' preference for the essay shown first, when beyond chance (else None)."""
+    from cj_worker.report.wording import order_effect_sentence as sentence
+
+    return sentence(slot_effect, standard_error)
 
 
 def reliability_words(value: float) -> str:
@@ -256,13 +295,17 @@ def grades_sentences(results: BatchResults) -> list[str]:
     else:
         explanation = grading.get("explanation") or "the grades could not be calibrated"
         return [f"Grades: none: {explanation}."]
-    for essay in anchors:
-        if essay.projected_grade not in (None, essay.grade):
-            lines.append(
-                f"  Anchor {essay.essay_id} (known grade {essay.grade}) scored like a "
-                f"{essay.projected_grade}: it keeps its known grade; the grade bands are fitted "
-                "to all anchors together, so one anchor can fall outside its own."
-            )
+    moved = [
+        f"{essay.essay_id} ({essay.grade}, scored like {essay.projected_grade})"
+        for essay in anchors
+        if essay.projected_grade not in (None, essay.grade)
+    ]
+    if moved:
+        lines.append(
+            f"  {len(moved)} {'anchor' if len(moved) == 1 else 'anchors'} scored like another "
+            f"grade: {', '.join(moved)}. Anchors keep their known grade; the grade bands are "
+            "fitted to all anchors together, so one anchor can fall outside its own."
+        )
     return lines
 
 
@@ -299,7 +342,7 @@ def status_report(status: BatchStatus) -> str:
     rate = status.success_rate
     last = status.decisions[-1].reason if status.decisions else None
     lines = [
-        f"batch {status.batch_id}",
+        f"batch {status.batch_id}" + (f" of tenant {status.tenant}" if status.tenant else ""),
         f"  state            {status.state}"
         + (f" ({status.final_reason})" if status.final_reason else ""),
     ]
@@ -315,10 +358,79 @@ def status_report(status: BatchStatus) -> str:
         + (f" (success rate {rate:.2f})" if rate is not None else ""),
     ]
     lines += [f"  {key:<24} {meta.get(key, '-')}" for key in COVERAGE_KEYS]
+    if status.usage is not None:
+        lines += usage_lines(status.usage)
+    for label, text in (("assignment", status.assignment), ("rubric", status.rubric)):
+        if text:
+            lines += _indented(label, text)
     lines += [
         f"  after wave {decision.wave:>3}: {decision.action} ({decision.reason})"
         for decision in status.decisions
     ]
+    return "\n".join(lines)
+
+
+def usage_lines(usage: BatchUsage) -> list[str]:
+    """The batch's usage sums, then one line per judge when there are several."""
+    lines = [f"  {'usage':<16} {usage_words(usage.total)}"]
+    if len(usage.judges) > 1:
+        lines += [
+            f"    {judge_id or '(no judge id)'}: {usage_words(sums)}"
+            for judge_id, sums in usage.judges.items()
+        ]
+    return lines
+
+
+def usage_words(sums: UsageSums) -> str:
+    """Tokens, latency, retries and cost of some answers, in one line."""
+    latency = sums.mean_latency_seconds
+    cost = "cost unknown (no price)" if sums.cost is None else f"estimated cost {sums.cost:.4f}"
+    if sums.cost is not None and sums.unpriced:
+        cost += f" ({sums.unpriced} answers unpriced)"
+    return (
+        f"{sums.prompt_tokens} prompt + {sums.completion_tokens} completion tokens over "
+        f"{sums.comparisons} answers, {sums.retries} retries, "
+        f"mean latency {number(latency, 2)} s, {cost}"
+    )
+
+
+def _indented(label: str, text: str, shown: int = 3) -> list[str]:
+    """``text`` under ``label``: its first ``shown`` lines, and how many more there are."""
+    lines = text.splitlines() or [""]
+    first = [f"  {label:<16} {lines[0]}", *(f"  {'':<16} {line}" for line in lines[1:shown])]
+    if len(lines) > shown:
+        first.append(f"  {'':<16} ... ({len(lines) - shown} more lines)")
+    return first
+
+
+# ------------------------------------------------------------------------ cost estimate
+
+
+def cost_estimate(estimate: CostEstimate, judge: LlmJudge) -> str:
+    """``submit --dry-run``: what the batch may spend if its whole budget is answered."""
+    models = ", ".join(member.model for member in judge.members())
+
+    def cost(value: float | None) -> str:
+        return "unknown" if value is None else f"{value:.4f}"
+
+    lines = [
+        f"Estimate for {estimate.comparisons} comparisons (the whole budget) with {models}",
+        f"  at {judge.base_url}; nothing was sent.",
+        f"  prompt tokens      {estimate.prompt_tokens}",
+        f"  completion tokens  {estimate.completion_tokens_expected} expected, at most "
+        f"{estimate.completion_tokens_max} (max_tokens)",
+        f"  cost               {cost(estimate.cost_expected)} expected, at most "
+        f"{cost(estimate.cost_max)}",
+    ]
+    if estimate.unpriced_models:
+        lines.append(
+            f"  no price for {', '.join(estimate.unpriced_models)}: add it to the judge's "
+            "prices (per million tokens) for a cost"
+        )
+    lines.append(
+        "  Tokens are estimated at about 4 characters a token around essays of the batch's "
+        "mean length."
+    )
     return "\n".join(lines)
 
 

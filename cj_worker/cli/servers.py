@@ -7,6 +7,7 @@ options the command does not know go to Celery or Flower unchanged.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import shutil
 import sys
@@ -45,12 +46,53 @@ def beat(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+FLOWER_DEFAULT_ADDRESS = "127.0.0.1"
+FLOWER_AUTH_OPTIONS = ("basic_auth", "auth")
+"""Flower options (and ``FLOWER_<NAME>`` variables) that make it ask for credentials."""
+
+
 def flower(args: argparse.Namespace, extra: list[str]) -> int:
+    """Flower on this host only, unless it asks for credentials.
+
+    Flower shows every task's arguments to whoever opens it, and without ``--basic_auth``
+    (or ``--auth``) only its ``/api`` asks for credentials. So it listens on 127.0.0.1
+    unless told otherwise, and refuses another address without authentication.
+    """
     from cj_worker.celery_app import app
+    from cj_worker.cli.parsing import UsageError
 
     # Flower's own options are tornado options: only the --name=value form is understood.
+    address = _flower_option(extra, "address")
+    if address is None:
+        address = os.environ.get("FLOWER_ADDRESS") or FLOWER_DEFAULT_ADDRESS
+        extra = [f"--address={address}", *extra]
+    authenticated = any(
+        _flower_option(extra, name) or os.environ.get(f"FLOWER_{name.upper()}")
+        for name in FLOWER_AUTH_OPTIONS
+    )
+    if not authenticated and not _loopback(address):
+        raise UsageError(
+            f"flower would serve every task's arguments on {address or 'every address'}"
+            " without a login: give --basic_auth=user:password (or FLOWER_BASIC_AUTH), or"
+            f" keep the default --address={FLOWER_DEFAULT_ADDRESS}"
+        )
     app.start(["flower", f"--port={args.port}", *extra])
     return 0
+
+
+def _flower_option(extra: list[str], name: str) -> str | None:
+    """The value of ``--name=value`` among Flower's options, if given."""
+    values = [arg.split("=", 1)[1] for arg in extra if arg.startswith(f"--{name}=")]
+    return values[-1] if values else None
+
+
+def _loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:  # a host name, or "" (every address)
+        return False
 
 
 @contextmanager

@@ -33,7 +33,8 @@ variances honestly include the 1/(n_c * prior_precision) spread of their compone
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -61,6 +62,9 @@ costs several times the arithmetic (measured 5x slower on two cores at n=100).""
 _BLAS = ThreadpoolController()
 
 _NEWTON_TOLERANCE = 1e-9
+_FULL_STEP_BELOW = 1e-2
+"""Newton steps smaller than this (max |step|, logits) are taken whole, without a line
+search: the fit is then well inside the quadratic region of a concave objective."""
 _SEARCH_NEWTON_TOLERANCE = 1e-4
 """Newton tolerance while tau is searched: the final fit at the chosen tau uses the full one."""
 _NEWTON_MAX_ITERATIONS = 200
@@ -75,9 +79,25 @@ MIN_PRIOR_SD = 0.01
 """Floor of the estimated prior SD tau (logits): the maximum-likelihood tau of judges who
 flip coins is 0, which the Newton systems cannot take; at 0.01 every score is within a few
 hundredths of 0 and the posterior reliability is about 0."""
-MIN_ESSAYS_FOR_RELIABILITY = 20
-"""Below this many essays the headline reliability is not reported (NaN): measured
-reported - true reliability errs by up to 0.1 at 30 essays and 6 comparisons each."""
+SIGNAL_LEVEL = 0.2
+"""Level of the test that the judges' outcomes carry any signal (:func:`signal_z`): below
+it the headline reliability is 0."""
+_SIGNAL_Z = 0.8416212335729143
+"""The one-sided normal quantile of ``SIGNAL_LEVEL``."""
+_SIGNAL_LR = 0.7083263173873119
+"""2 log LR above which tau = 0 is rejected at ``SIGNAL_LEVEL``: on the boundary the
+statistic is a 50:50 mixture of 0 and chi-square(1), so the chi-square(1) 40 % point."""
+SIGNAL_LR_MAX_ITEMS = 2000
+"""Largest net whose likelihood-ratio signal test is computed (a dense log-determinant)."""
+MIN_ESSAYS_FOR_RELIABILITY = 10
+"""Below this many essays the headline reliability is not reported (NaN). Measured
+(benchmarks/honesty.py, 20 seeds per cell, exact and discrimination-0.7 judges, three
+policies): mean reported - true at 10 / 15 / 20 / 30 essays is -0.09..+0.03 /
+-0.09..+0.06 / -0.05..+0.01 / -0.05..+0.04 from K = 10, no worse than at 30; at K = 6 it
+under-reports by up to 0.2 at every size (information pairing). Below 10 it was not
+measured, and a variance over a handful of essays is itself too noisy to report."""
+SECOND_ORDER_BELOW_DEGREE = 20.0
+"""Mean comparisons per essay from which the tau search drops the second-order term."""
 EB_EXACT_MAX_COMPONENT = 400
 """Largest component whose variances are exact *during the tau search*; larger ones use
 the Neumann approximation there (the reported SEs still follow ``se_method``). A dense
@@ -109,7 +129,11 @@ class SEMethod(enum.StrEnum):
 
 @dataclass(frozen=True)
 class PairTable:
-    """Comparisons aggregated by unordered pair: the sufficient statistics of the fit."""
+    """Comparisons aggregated by unordered pair: the sufficient statistics of the fit.
+
+    With slot information (``orientation``) a pair judged in both orders has one row per
+    order, since the slot effect enters the two differently.
+    """
 
     n_items: int
     first: IntArray
@@ -120,25 +144,60 @@ class PairTable:
     """Comparisons of the pair."""
     first_wins: FloatArray
     """How many of them ``first`` won."""
+    orientation: FloatArray | None = None
+    """+1 where ``first`` was in slot A, -1 where it was in slot B; None without slots."""
+    slot_effect: float = 0.0
+    """delta of P(A beats B) = logistic(theta_A - theta_B + delta) (with ``orientation``)."""
 
     @classmethod
-    def from_outcomes(cls, n_items: int, winners: IntArray, losers: IntArray) -> PairTable:
+    def from_outcomes(
+        cls,
+        n_items: int,
+        winners: IntArray,
+        losers: IntArray,
+        winner_in_slot_a: BoolArray | None = None,
+    ) -> PairTable:
         winners, losers = _indices("winners", winners), _indices("losers", losers)
         _validate_outcomes(n_items, winners, losers)
         low = np.minimum(winners, losers)
         high = np.maximum(winners, losers)
-        keys, inverse = np.unique(low * np.intp(n_items) + high, return_inverse=True)
-        count = np.bincount(inverse, minlength=keys.size).astype(np.float64)
+        keys = (low * np.intp(n_items) + high).astype(np.int64)
+        if winner_in_slot_a is not None:
+            in_a = np.asarray(winner_in_slot_a, dtype=bool)
+            if in_a.shape != winners.shape:
+                raise BTInputError("winner_in_slot_a must have one entry per comparison")
+            low_in_a = np.where(winners == low, in_a, ~in_a)
+            keys = 2 * keys + low_in_a
+        unique, inverse = np.unique(keys, return_inverse=True)
+        count = np.bincount(inverse, minlength=unique.size).astype(np.float64)
         first_wins = np.bincount(
-            inverse, weights=(winners == low).astype(np.float64), minlength=keys.size
+            inverse, weights=(winners == low).astype(np.float64), minlength=unique.size
         ).astype(np.float64)
-        first, second = np.divmod(keys, np.intp(n_items))
-        return cls(n_items, first.astype(np.intp), second.astype(np.intp), count, first_wins)
+        orientation = None
+        if winner_in_slot_a is not None:
+            orientation = np.where(unique % 2 == 1, 1.0, -1.0)
+            unique = unique // 2
+        first, second = np.divmod(unique, np.int64(n_items))
+        return cls(
+            n_items,
+            first.astype(np.intp),
+            second.astype(np.intp),
+            count,
+            first_wins,
+            orientation,
+        )
 
     @property
     def degree(self) -> FloatArray:
         """Comparisons per item."""
         return _scatter(self.n_items, self.first, self.second, self.count)
+
+    def logits(self, theta: FloatArray) -> FloatArray:
+        """logit P(first beats second) of every row at abilities ``theta``."""
+        difference: FloatArray = theta[self.first] - theta[self.second]
+        if self.orientation is not None and self.slot_effect != 0.0:
+            difference = difference + self.slot_effect * self.orientation
+        return difference
 
 
 @dataclass(frozen=True)
@@ -192,9 +251,46 @@ class BTFit:
     1 / sqrt(prior_precision)."""
     prior_evaluations: int = 0
     """MAP fits the tau search made (0 under FIXED)."""
+    outcomes: tuple[IntArray, IntArray] | None = field(default=None, repr=False)
+    """(winners, losers) in the order given, for the signal tests."""
     conditional_standard_errors: FloatArray | None = field(default=None, repr=False)
+    slot_effect: float = float("nan")
+    """delta, the logit advantage of slot A, when slots were given (else NaN)."""
+    slot_effect_se: float = float("nan")
+    """Posterior SD of delta (abilities integrated out)."""
     """Posterior SDs given tau = prior_sd, without the Kass-Steffey term for tau's own
     uncertainty (None under FIXED, where they equal ``standard_errors``)."""
+
+    @functools.cached_property
+    def signal_z(self) -> float:
+        """:func:`signal_z` of the outcomes the fit was given, in their order (computed on
+        first use: it sorts every comparison, a tenth of a second at 500,000)."""
+        if self.outcomes is None:
+            return float("nan")
+        return signal_z(self.scores.size, *self.outcomes)
+
+    @functools.cached_property
+    def signal_lr(self) -> float:
+        """2 (log p(data | tau_hat) - log p(data | tau = 0)) by :func:`laplace_log_evidence`;
+        NaN for a fixed prior or a net above ``SIGNAL_LR_MAX_ITEMS`` essays."""
+        table = self.pair_table
+        if (
+            self.prior_mode is not PriorMode.EMPIRICAL_BAYES
+            or table.n_items > SIGNAL_LR_MAX_ITEMS
+            or table.first.size == 0
+        ):
+            return float("nan")
+        evidence = laplace_log_evidence(table, self.scores, self.prior_precision)
+        return 2.0 * (evidence - float(table.count.sum()) * float(np.log(0.5)))
+
+    @property
+    def shows_signal(self) -> bool:
+        """Whether the outcomes reject "every judge flips a coin" at ``SIGNAL_LEVEL``.
+
+        Either test suffices: the martingale z (:func:`signal_z`, free, but weak when
+        adaptive pairing matches essays of equal records) or the likelihood ratio of tau_hat
+        against tau = 0 (``signal_lr``, computed when z alone does not reject)."""
+        return bool(self.signal_z >= _SIGNAL_Z or self.signal_lr >= _SIGNAL_LR)
 
     @property
     def reliability(self) -> float:
@@ -203,6 +299,11 @@ class BTFit:
         ``MIN_ESSAYS_FOR_RELIABILITY`` essays."""
         if self.scores.size < MIN_ESSAYS_FOR_RELIABILITY:
             return float("nan")
+        if not self.shows_signal:
+            # The outcomes are not distinguishable from coin flips: nothing is reliable.
+            # (Without this gate, nets judged entirely by coin flips reported 0.12-0.38: a
+            # tau estimated a little above 0 always implies some reliability.)
+            return 0.0
         if self.prior_mode is PriorMode.EMPIRICAL_BAYES:
             # Uncertainty about tau moves every score along d theta / d tau, close to a
             # common rescaling, which a correlation does not see: reliability is taken
@@ -221,10 +322,13 @@ def headline_reliability(scores: FloatArray, standard_errors: FloatArray, prior_
     directions on logistic data: the Laplace posterior variances at the (shrunk) modes are
     a little too small, which lifts 1 - mean variance / tau^2, and the modes are shrunk
     more than posterior means would be, which lowers var(scores) / (var(scores) + mean
-    variance). Measured (harness, 8 seeds per cell, N 30/100, K 6/10/20, exact and
-    discrimination-0.7 judges, information / hybrid / random pairing; mean over seeds of
-    reported - true): the first +0.00 to +0.15, the second -0.06 to +0.07, their mean
-    -0.02 to +0.02 at N = 100 and within +-0.03 at N = 30 from K = 10 but for two cells.
+    variance). Chosen on seeds 2000-2007 (8 per cell, N 30/100, K 6/10/20, exact and
+    discrimination-0.7 judges, information / hybrid / random pairing; mean of reported -
+    true): the first +0.00 to +0.15, the second -0.06 to +0.07, their mean -0.02 to +0.02
+    at N = 100. Checked on seeds 1000-1019 (``benchmarks/honesty.py``): within +-0.03 at
+    K 20 in every cell of N 30/100/500; at K 10 but for four cells (-0.051 to +0.036); at
+    K 6 it under-reports (to -0.14 under information pairing), and at N 500 under
+    information pairing at K 6-10 tau collapses and it reports 0.05-0.48 for 0.5-0.76.
     """
     return 0.5 * (
         expected_reliability(standard_errors, prior_sd)
@@ -257,8 +361,13 @@ def fit_bradley_terry(
     initial_scores: FloatArray | None = None,
     initial_prior_sd: float | None = None,
     se_method: SEMethod = SEMethod.AUTO,
+    winner_in_slot_a: BoolArray | list[bool] | None = None,
 ) -> BTFit:
     """Fit Bradley-Terry to ``winners[k]`` beating ``losers[k]`` over items 0..n-1.
+
+    With ``winner_in_slot_a`` (True where comparison k's winner was shown in slot A) the
+    model gains an order effect, P(A beats B) = logistic(theta_A - theta_B + delta), and
+    delta is estimated with its SE (``BTFit.slot_effect``; :func:`_fit_slot_effect`).
 
     Under ``PriorMode.EMPIRICAL_BAYES`` (default) the prior SD is estimated and
     ``prior_precision`` is its floor; under ``FIXED`` it is the precision used.
@@ -270,18 +379,19 @@ def fit_bradley_terry(
     """
     mode = PriorMode(prior_mode)
     _check_precision(prior_precision)
-    table = PairTable.from_outcomes(n_items, np.asarray(winners), np.asarray(losers))
+    slots = None if winner_in_slot_a is None else np.asarray(winner_in_slot_a, dtype=bool)
+    table = PairTable.from_outcomes(n_items, np.asarray(winners), np.asarray(losers), slots)
     n_components, component_ids = _components(table)
-    evaluations = 0
-    eb: _EBResult | None = None
-    if mode is PriorMode.EMPIRICAL_BAYES and _estimable(table):
-        eb = _empirical_bayes(
-            table, prior_precision, component_ids, initial_scores, initial_prior_sd
+    slot_effect = slot_effect_se = float("nan")
+    if table.orientation is not None and table.first.size > 0:
+        table, estimate, precision, evaluations, eb, slot_effect_se = _fit_slot_effect(
+            table, mode, prior_precision, component_ids, initial_scores, initial_prior_sd
         )
-        estimate, precision, evaluations = eb.estimate, eb.precision, eb.evaluations
+        slot_effect = table.slot_effect
     else:
-        precision = prior_precision
-        estimate = map_scores(table, precision, initial_scores=initial_scores)
+        estimate, precision, evaluations, eb = _fit_abilities(
+            table, mode, prior_precision, component_ids, initial_scores, initial_prior_sd
+        )
     variances, used = centred_variances(
         table, estimate.pair_weights, precision, se_method, component_ids
     )
@@ -315,8 +425,181 @@ def fit_bradley_terry(
         prior_mode=mode,
         prior_sd=float(1.0 / np.sqrt(precision)),
         prior_evaluations=evaluations,
+        outcomes=(_indices("winners", np.asarray(winners)), _indices("losers", np.asarray(losers))),
         conditional_standard_errors=conditional,
+        slot_effect=slot_effect,
+        slot_effect_se=slot_effect_se,
     )
+
+
+def laplace_log_evidence(table: PairTable, theta: FloatArray, precision: float) -> float:
+    """log p(data | tau) by Laplace plus the second-order term, at the MAP ``theta``.
+
+    l(theta) - |theta|^2 precision / 2 + (n / 2) log precision - (1 / 2) log det H
+    + ``_second_order_laplace``: the objective whose maximum the tau search finds (less
+    its Gamma(2, 0) prior). As tau -> 0 it tends to the exact coin-flip evidence
+    m log(1/2). Dense: for nets up to ``SIGNAL_LR_MAX_ITEMS`` essays.
+    """
+    n = table.n_items
+    logits = table.logits(theta)
+    log_likelihood = float(table.first_wins @ logits - table.count @ np.logaddexp(0.0, logits))
+    p = expit(logits)
+    weights = table.count * p * (1.0 - p)
+    matrix = np.zeros((n, n))
+    np.add.at(matrix, (table.first, table.second), -weights)
+    np.add.at(matrix, (table.second, table.first), -weights)
+    matrix[np.diag_indices(n)] += _scatter(n, table.first, table.second, weights) + precision
+    threads = 1 if n < _SINGLE_THREAD_BELOW else None
+    with _BLAS.limit(limits=threads, user_api="blas"):
+        factor, info = lapack.dpotrf(matrix, lower=0, overwrite_a=1)
+    if info != 0:
+        return float("nan")
+    log_det = 2.0 * float(np.sum(np.log(np.diag(factor))))
+    return (
+        log_likelihood
+        - 0.5 * precision * float(theta @ theta)
+        + 0.5 * n * float(np.log(precision))
+        - 0.5 * log_det
+        + _second_order_laplace(table, theta, precision)
+    )
+
+
+def _fit_abilities(
+    table: PairTable,
+    mode: PriorMode,
+    prior_precision: float,
+    component_ids: IntArray,
+    initial_scores: FloatArray | None,
+    initial_prior_sd: float | None,
+) -> tuple[MapEstimate, float, int, _EBResult | None]:
+    """Scores under the chosen prior: (estimate, precision used, tau fits, EB details)."""
+    if mode is PriorMode.EMPIRICAL_BAYES and _estimable(table):
+        eb = _empirical_bayes(
+            table, prior_precision, component_ids, initial_scores, initial_prior_sd
+        )
+        return eb.estimate, eb.precision, eb.evaluations, eb
+    return (
+        map_scores(table, prior_precision, initial_scores=initial_scores),
+        prior_precision,
+        0,
+        None,
+    )
+
+
+SLOT_EFFECT_PRIOR_PRECISION = 1.0
+"""Prior N(0, 1) on delta: a slot effect of a logit or more is implausible, and the prior
+keeps delta finite when one slot won every comparison."""
+_SLOT_ROUNDS = 30
+
+
+def _fit_slot_effect(
+    table: PairTable,
+    mode: PriorMode,
+    prior_precision: float,
+    component_ids: IntArray,
+    initial_scores: FloatArray | None,
+    initial_prior_sd: float | None,
+) -> tuple[PairTable, MapEstimate, float, int, _EBResult | None, float]:
+    """Abilities and the slot effect delta by alternating maximisation, and delta's SE.
+
+    Each round fits the abilities at the current delta (warm-started, tau search included)
+    and then delta given the abilities' posterior (one-dimensional Newton, probit
+    approximation). With slots assigned at
+    random delta and the abilities are nearly orthogonal and two or three rounds suffice.
+    The SE is the posterior SD of delta with the abilities integrated out (Schur
+    complement: 1 / (H_dd - h' H^-1 h), h the cross-information).
+    """
+    orientation = table.orientation
+    assert orientation is not None
+    scores, prior_sd = initial_scores, initial_prior_sd
+    delta = 0.0
+    evaluations = 0
+    for _ in range(_SLOT_ROUNDS):
+        table = replace(table, slot_effect=delta)
+        estimate, precision, used, eb = _fit_abilities(
+            table, mode, prior_precision, component_ids, scores, prior_sd
+        )
+        evaluations += used
+        scores, prior_sd = estimate.scores, float(1.0 / np.sqrt(precision))
+        # delta given the abilities' posterior, not their modes: each row's logit is
+        # attenuated by kappa = 1 / sqrt(1 + pi Var(theta_first - theta_second) / 8) (the
+        # probit approximation). Plugging in shrunk modes instead leaves the abilities'
+        # remaining uncertainty in the logistic noise, which attenuates delta like any
+        # coefficient (measured: 0.234 for a planted 0.3 at 20 comparisons per essay).
+        # Under FIXED the (weakly regularised) modes are not shrunk: there delta is the
+        # joint MAP (kappa = 1); with kappa it measured 0.355 for a planted 0.3.
+        difference_variance = np.zeros(table.first.size)
+        if eb is not None:
+            _centred_moments(
+                table,
+                estimate.pair_weights,
+                precision,
+                SEMethod.AUTO,
+                component_ids,
+                EB_EXACT_MAX_COMPONENT,
+                difference_variance,
+            )
+        kappa = 1.0 / np.sqrt(1.0 + np.pi * difference_variance / 8.0)
+        previous = delta
+        for _ in range(50):
+            p = expit(kappa * replace(table, slot_effect=delta).logits(scores))
+            gradient = float((orientation * kappa) @ (table.first_wins - table.count * p))
+            gradient -= SLOT_EFFECT_PRIOR_PRECISION * delta
+            curvature = float((table.count * kappa**2) @ (p * (1.0 - p)))
+            curvature += SLOT_EFFECT_PRIOR_PRECISION
+            step = gradient / curvature
+            delta += step
+            if abs(step) < 1e-12:
+                break
+        if abs(delta - previous) < 1e-7:
+            break
+    table = replace(table, slot_effect=delta)
+    estimate, precision, used, eb = _fit_abilities(
+        table, mode, prior_precision, component_ids, scores, prior_sd
+    )
+    evaluations += used
+    weights = estimate.pair_weights
+    cross = _scatter(
+        table.n_items, table.first, table.second, weights * orientation, antisymmetric=True
+    )
+    laplacian = _Laplacian(table)
+    laplacian.set_weights(weights, precision)
+    with _BLAS.limit(limits=1, user_api="blas"):
+        solved = laplacian.solve(cross)
+    information = float(weights.sum()) + SLOT_EFFECT_PRIOR_PRECISION - float(cross @ solved)
+    return table, estimate, precision, evaluations, eb, float(1.0 / np.sqrt(information))
+
+
+def signal_z(n_items: int, winners: IntArray, losers: IntArray) -> float:
+    """z of the test "every outcome was a fair coin", valid under any (adaptive) pairing.
+
+    Let X_i be essay i's wins minus losses so far. If each outcome is a fair coin, whatever
+    chose the pair, M = sum_i X_i^2 - comparisons_i is a martingale whose increment at a
+    comparison of a and b is 2 s (X_a - X_b) (s = +1 if a won, the coin), so
+    z = sum_k (X_winner - X_loser)_before_k / sqrt(sum_k (X_a - X_b)^2_before_k) is
+    asymptotically N(0, 1) by the martingale central limit theorem. When the judges see
+    quality, essays that have won keep winning and z grows. The outcomes must be in the
+    order they were judged (a history's order). NaN without any informative comparison.
+    """
+    winners = np.asarray(winners, dtype=np.intp)
+    losers = np.asarray(losers, dtype=np.intp)
+    m = winners.size
+    if m == 0 or n_items < 2:
+        return float("nan")
+    items = np.concatenate((winners, losers))
+    signs = np.concatenate((np.ones(m), -np.ones(m)))
+    order = np.lexsort((np.tile(np.arange(m), 2), items))
+    running = np.cumsum(signs[order])
+    starts = np.searchsorted(items[order], items[order], side="left")
+    # Record before each comparison: the running sum up to it, minus its own sign, minus
+    # everything before the item's first entry.
+    offset = np.where(starts > 0, running[np.maximum(starts - 1, 0)], 0.0)
+    before_sorted = running - signs[order] - offset
+    before = np.empty(2 * m)
+    before[order] = before_sorted
+    difference = before[:m] - before[m:]
+    spread = float(np.sqrt(np.sum(difference**2)))
+    return float(np.sum(difference) / spread) if spread > 0 else float("nan")
 
 
 def posterior_reliability(scores: FloatArray, standard_errors: FloatArray) -> float:
@@ -403,6 +686,7 @@ def _empirical_bayes(
     evaluated: dict[float, tuple[MapEstimate, float]] = {}
 
     difference_variance = np.zeros(table.first.size)
+    dense = float(table.count.sum()) * 2.0 / n >= SECOND_ORDER_BELOW_DEGREE
     paths: dict[float, FloatArray] = {}
     """d theta_hat / dt at each evaluated t."""
 
@@ -427,7 +711,7 @@ def _empirical_bayes(
         # u^2 d(theta_hat)/du = H^-1 theta_hat: how the MAP spreads as the prior widens.
         laplacian.set_weights(estimate.pair_weights, precision)
         spread = laplacian.solve(scores)
-        p = expit(scores[table.first] - scores[table.second])
+        p = expit(table.logits(scores))
         curvature_change = float(
             np.sum(
                 table.count
@@ -440,16 +724,23 @@ def _empirical_bayes(
         )
         updated = (float(scores @ scores) + float(variances.sum()) - curvature_change) / (n - 1)
         # Second-order Laplace term (module docstring): its t-derivative by a central
-        # difference along the MAP path theta_hat + dt * precision * spread.
+        # difference along the MAP path theta_hat + dt * precision * spread. Its effect
+        # falls as 1 / comparisons per essay (measured: tau -12 % at 4 per essay, -3 % at
+        # 10, -0.5 % at 20), so it is left out from ``SECOND_ORDER_BELOW_DEGREE`` on.
         step = 1e-3
         change = (
-            _second_order_laplace(
-                table, scores + step * precision * spread, precision / np.exp(step)
+            0.0
+            if dense
+            else (
+                _second_order_laplace(
+                    table, scores + step * precision * spread, precision / np.exp(step)
+                )
+                - _second_order_laplace(
+                    table, scores - step * precision * spread, precision * np.exp(step)
+                )
             )
-            - _second_order_laplace(
-                table, scores - step * precision * spread, precision * np.exp(step)
-            )
-        ) / (2.0 * step)
+            / (2.0 * step)
+        )
         # Boundary-avoiding Gamma(2, 0) prior on tau (Chung et al. 2013): d log tau / dt = 1/2.
         updated += 2.0 * float(np.exp(t)) * (change + 0.5) / (n - 1)
         r = float(np.log(max(updated, 1e-300))) - t
@@ -528,7 +819,7 @@ def _second_order_laplace(table: PairTable, theta: FloatArray, precision: float)
     at 4 comparisons per essay, -3 % -> -1 % at 10 (against the sample SD of the truth).
     """
     n = table.n_items
-    p = expit(theta[table.first] - theta[table.second])
+    p = expit(table.logits(theta))
     second = table.count * p * (1.0 - p)
     third = second * (1.0 - 2.0 * p)
     fourth = second * (1.0 - 6.0 * p * (1.0 - p))
@@ -563,10 +854,10 @@ def _newton(
     from worse: the full step is taken there rather than halved into meaninglessness.
     """
     n = table.n_items
-    objective = _log_posterior(table, theta, prior)
+    objective: float | None = None
     weights = np.zeros(table.first.size)
     for iteration in range(1, _NEWTON_MAX_ITERATIONS + 1):
-        p = expit(theta[table.first] - theta[table.second])
+        p = expit(table.logits(theta))
         pair_gradient = table.first_wins - table.count * p
         gradient = (
             _scatter(n, table.first, table.second, pair_gradient, antisymmetric=True)
@@ -576,6 +867,15 @@ def _newton(
         laplacian.set_weights(weights, prior)
         step = laplacian.solve(gradient)
         step_size = float(np.max(np.abs(step)))
+        if step_size < _FULL_STEP_BELOW:
+            # In Newton's quadratic region the full step always ascends: no line search,
+            # which saves the objective's evaluation (a third of a warm refit's time).
+            theta, objective = theta + step, None
+            if step_size < tolerance:
+                return _estimate(table, theta, iteration, True)
+            continue
+        if objective is None:
+            objective = _log_posterior(table, theta, prior)
         slope = float(gradient @ step)
         negligible = 0.5 * slope <= 1e-13 * max(1.0, abs(objective))
         scale = 1.0
@@ -595,7 +895,7 @@ def _newton(
 
 
 def _estimate(table: PairTable, theta: FloatArray, iterations: int, converged: bool) -> MapEstimate:
-    p = expit(theta[table.first] - theta[table.second])
+    p = expit(table.logits(theta))
     return MapEstimate(theta - theta.mean(), table.count * p * (1.0 - p), iterations, converged)
 
 
@@ -845,7 +1145,7 @@ class _Laplacian:
 
 def _log_posterior(table: PairTable, theta: FloatArray, prior: float) -> float:
     # log sigma(d) = d - softplus(d) and log sigma(-d) = -softplus(d): one softplus per pair.
-    difference = theta[table.first] - theta[table.second]
+    difference = table.logits(theta)
     log_likelihood = table.first_wins @ difference - table.count @ np.logaddexp(0.0, difference)
     return float(log_likelihood - 0.5 * prior * float(theta @ theta))
 

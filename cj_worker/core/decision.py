@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cj_worker.config import AlgorithmSettings
 from cj_worker.core.array_types import FloatArray
 from cj_worker.core.coverage import CoverageMetrics, is_small_net
 from cj_worker.core.history import ComparisonHistory
 from cj_worker.core.pair_index import PairAvailability, PairIndex
 from cj_worker.core.pairing import PairGenerationMode
+from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.core.stability import (
     is_stable,
     max_score_change,
@@ -68,6 +68,9 @@ class Reason(enum.StrEnum):
     """Every comparison of the wave just judged failed: the judge is down or broken."""
     STALLED = "stalled"
     """The sweep's, not ``decide``'s: continuation or finalization kept failing."""
+    JUDGE_UNAUTHORIZED = "judge_unauthorized"
+    """The callback's, not ``decide``'s: the judge answered with an error no retry can
+    cure (a refused, missing or disallowed API key), so the batch fails at once."""
 
 
 @dataclass(frozen=True)

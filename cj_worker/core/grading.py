@@ -36,7 +36,8 @@ with standard errors. Anchors (essays with a known grade) locate the intervals:
    ``r = tau^2 / (tau^2 + (kappa SE)^2)``: an essay measured precisely stays where it
    scored, one barely measured is pulled to the batch mean rather than to whichever end
    of the scale its few comparisons pointed at (with a flat prior an isolated essay would
-   be half F, half A).
+   be half F, half A). Scores of the hierarchical fit (the default) are such posteriors
+   already, so the caller turns this step off for them (``population_shrinkage``).
 6. **Probabilities.** ``P(grade g) = P(latent > lower_g) - P(latent > upper_g)``, each term
    a normal CDF whose variance is the essay's posterior variance plus the boundary's. An
    essay near a boundary with a large SE is thus split between the grades either side.
@@ -153,6 +154,9 @@ class Calibration:
     population_sds: FloatArray
     """Estimated SD of the true scores under each factor: the prior that pulls imprecise
     essays inwards."""
+    population_shrinkage: bool = True
+    """Whether step 5 pulls essays towards the population mean (off for ``posterior``
+    scores)."""
 
     @property
     def se_scale(self) -> float:
@@ -196,8 +200,19 @@ def project_grades(
     standard_errors: FloatArray,
     anchor_grades: IntArray,
     scale: GradeScale,
+    *,
+    posterior: bool = False,
 ) -> GradeProjection:
-    """Grade every essay; ``anchor_grades`` holds a scale index per anchor, NO_GRADE otherwise."""
+    """Grade every essay; ``anchor_grades`` holds a scale index per anchor, NO_GRADE otherwise.
+
+    Pass ``posterior=True`` for scores and SEs of the hierarchical fit
+    (``PriorMode.EMPIRICAL_BAYES``, the default): they are posterior modes and SDs under the
+    batch's own population prior already, so steps 4 and 5 are skipped (no SE scale, no
+    second pull towards the mean). Measured (true SD 1.5, information pairing, K 20, seeds
+    100-119): with both steps, exact-band agreement 0.625, top-grade ECE 0.047 and
+    confidence 0.7-0.8 right 0.86 of the time (under-confident; the anchors still put the
+    SE scale at 1.07-1.19); without them 0.649, 0.032 and 0.78.
+    """
     scores = np.asarray(scores, dtype=np.float64)
     standard_errors = np.asarray(standard_errors, dtype=np.float64)
     anchor_grades = np.asarray(anchor_grades, dtype=np.intp)
@@ -206,7 +221,7 @@ def project_grades(
     if np.any((anchor_grades < NO_GRADE) | (anchor_grades >= len(scale.grades))):
         raise ValueError(f"anchor grades must be scale indices 0..{len(scale.grades) - 1}")
     is_anchor = anchor_grades != NO_GRADE
-    calibration = calibrate(scores, standard_errors, anchor_grades, scale)
+    calibration = calibrate(scores, standard_errors, anchor_grades, scale, posterior=posterior)
     if isinstance(calibration, ProjectionStatus):
         return GradeProjection(
             status=calibration,
@@ -237,6 +252,8 @@ def calibrate(
     standard_errors: FloatArray,
     anchor_grades: IntArray,
     scale: GradeScale,
+    *,
+    posterior: bool = False,
 ) -> Calibration | ProjectionStatus:
     """Locate the grades from the anchors and measure the SE scale (module docstring)."""
     n_grades = len(scale.grades)
@@ -250,9 +267,11 @@ def calibrate(
     if isinstance(geometry, ProjectionStatus):
         return geometry
     log_likelihood, priors = _se_scale_evidence(
-        scores, standard_errors, anchors, anchor_grades[anchors], scale
+        scores, standard_errors, anchors, anchor_grades[anchors], scale, not posterior
     )
     weights = np.exp(log_likelihood - log_likelihood.max())
+    if posterior:
+        weights = (SE_SCALES == 1.0).astype(np.float64)
     weights /= weights.sum()
     kept = weights >= _NEGLIGIBLE_WEIGHT
     return Calibration(
@@ -262,6 +281,7 @@ def calibrate(
         se_scale_weights=weights[kept] / weights[kept].sum(),
         population_means=priors[kept, 0],
         population_sds=priors[kept, 1],
+        population_shrinkage=not posterior,
     )
 
 
@@ -286,6 +306,7 @@ def grade_probabilities(
             float(mean),
             float(sd),
             calibration.scale.priors,
+            calibration.population_shrinkage,
         )
     return total
 
@@ -413,6 +434,7 @@ def _se_scale_evidence(
     anchors: IntArray,
     known: IntArray,
     scale: GradeScale,
+    population_shrinkage: bool = True,
 ) -> tuple[FloatArray, FloatArray]:
     """Per SE scale on the grid: the log-likelihood of the anchors' grades, each left out,
     and the population prior (mu, tau) under that scale.
@@ -449,6 +471,7 @@ def _se_scale_evidence(
                 mean,
                 sd,
                 scale.priors,
+                population_shrinkage,
             )[np.arange(rows.size), known[rows]]
             mixed = MISLABEL_PROBABILITY / n_grades + (1.0 - MISLABEL_PROBABILITY) * p
             log_likelihood[index] = float(np.sum(np.log(mixed)))
@@ -463,10 +486,14 @@ def _probabilities(
     mean: float,
     tau: float,
     priors: tuple[float, ...] | None,
+    population_shrinkage: bool = True,
 ) -> FloatArray:
     """Steps 5-6 of the module docstring; boundaries are one row, or one row per essay."""
     variance = standard_errors**2
-    shrink = tau**2 / np.maximum(tau**2 + variance, _MIN_SPREAD)
+    if population_shrinkage:
+        shrink = tau**2 / np.maximum(tau**2 + variance, _MIN_SPREAD)
+    else:
+        shrink = np.ones_like(variance)
     probabilities = _interval_masses(
         mean + shrink * (scores - mean), shrink * variance, boundaries, boundary_sds
     )

@@ -14,10 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from cj_worker.core.array_types import BoolArray, IntArray
 from cj_worker.core.errors import CJWorkerError
-
-IntArray = NDArray[np.intp]
-BoolArray = NDArray[np.bool_]
 
 
 class ComparisonStatus(enum.IntEnum):

@@ -9,10 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
-IntArray = NDArray[np.intp]
-BoolArray = NDArray[np.bool_]
+from cj_worker.core.array_types import BoolArray, IntArray
 
 
 @dataclass(frozen=True)

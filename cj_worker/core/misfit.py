@@ -37,7 +37,15 @@ under the information policy). The log score compares the coin flipper's 50/50 a
 with the model's *actual* predictions, which under the hierarchical fit are not all
 near 1/2. Infit and outfit are still reported as descriptive figures.
 
-Measured: see ``tests/unit/core/test_misfit.py`` (slow tests) and the README.
+Measured (``tests/unit/core/test_misfit.py``, slow; 100 essays, 20 comparisons each,
+true SD 1.5, 20 seeds, production pairing and fit): 2 coin-flipping judges of 20 (50
+comparisons each) flagged 1.00 / 0.975 / 0.875 of the time under random / hybrid /
+information pairing, reliable judges 1.4 / 1.9 / 3.1 %; 5 erratic essays of 100 (each
+outcome decided by a coin) flagged 0.76 / 0.58 / 0.34, the others 2.7 / 4.6 / 4.9 %.
+An erratic essay's own score is fitted to its coin flips, and adaptive pairing then
+compares it with essays near that score, where a coin and the model predict alike: that
+is the limit of any statistic on the outcomes alone (the issue's 0.80 needs check pairs
+against distant essays, a pairing decision).
 """
 
 from __future__ import annotations

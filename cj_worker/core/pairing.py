@@ -42,11 +42,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from cj_worker.config import AlgorithmSettings, PairingPolicy
 from cj_worker.core.array_types import FloatArray, IntArray
 from cj_worker.core.bt import PairTable, centred_variances, map_scores
 from cj_worker.core.history import ComparisonHistory
 from cj_worker.core.pair_index import PairIndex, sorted_unique
+from cj_worker.core.settings import AlgorithmSettings, PairingPolicy
 
 FULL_ENUMERATION_MAX_ESSAYS = 1000
 """Up to this many essays every pair is a candidate; above, a windowed candidate set."""

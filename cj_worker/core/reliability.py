@@ -1,5 +1,9 @@
 """Split-half reliability of Bradley-Terry scores: a reliability that ignores the Fisher SEs.
 
+A secondary figure: the headline reliability is ``BTFit.reliability`` of the hierarchical
+fit (SPEC section 7), which the harness measured within +-0.03 of the truth where this
+one is inflated by adaptive pairing (below).
+
 Why: SSR = (var(scores) - mean(SE^2)) / var(scores) rests on Laplace SEs that are
 conditional on the design, and an adaptive design is chosen from the noise; the pairing
 study measured SSR inflated by +0.06 to +0.29 over the true reliability under adaptive

@@ -59,6 +59,15 @@ JUDGE_PROFILES: dict[str, tuple[SimulatedJudge, ...]] = {
 """The judge pools of the pairing study (section 2), by the names its tables use."""
 
 
+def logit_scale(judges: Sequence[SimulatedJudge]) -> float:
+    """The pool's mean discrimination, coin flippers counting 0: the scale of the judges'
+    logits, on which Bradley-Terry scores estimate ``logit_scale * abilities``. Coverage
+    and true reliability are measured against the truth on this scale."""
+    if not judges:
+        return 0.0
+    return float(np.mean([0.0 if judge.random else judge.discrimination for judge in judges]))
+
+
 @dataclass(frozen=True)
 class SimulatedAnswer:
     succeeded: bool

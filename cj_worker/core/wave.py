@@ -14,12 +14,12 @@ and the wave number, so a redelivered continuation plans the same wave.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from cj_worker.config import AlgorithmSettings
 from cj_worker.core import bt, decision, pairing
 from cj_worker.core.array_types import FloatArray
 from cj_worker.core.coverage import CoverageMetrics
@@ -28,6 +28,7 @@ from cj_worker.core.errors import CJWorkerError
 from cj_worker.core.history import ComparisonHistory
 from cj_worker.core.pair_index import PairIndex
 from cj_worker.core.pairing import INITIAL_SELECTION_PRECISION, PlannedComparison
+from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.core.success_guard import WaveCounts
 
 
@@ -48,6 +49,8 @@ class WaveState:
     """Coverage persisted at the previous decision; the new count may never be smaller."""
     scores: FloatArray | None = None
     """Reported scores at the previous decision (warm start and stability check)."""
+    prior_sd: float | None = None
+    """tau of the previous reported fit: the warm start of the empirical-Bayes search."""
     counted: WaveCounts = field(default_factory=WaveCounts)
     """History totals at the previous decision: what is new since is the wave just judged,
     and only a wave with enough new successes may show stability."""
@@ -82,8 +85,14 @@ def fit_reported(
     history: ComparisonHistory,
     settings: AlgorithmSettings,
     initial_scores: FloatArray | None = None,
+    initial_prior_sd: float | None = None,
 ) -> bt.BTFit | None:
-    """The fit whose scores and SEs are reported; None while nothing has succeeded."""
+    """The fit whose scores and SEs are reported; None while nothing has succeeded.
+
+    Hierarchical (``bt_prior_mode``: the prior SD estimated from the data, SPEC section 7)
+    unless the batch fixed the prior; warm-started from the previous decision's scores and
+    tau, since the continuation refits every wave.
+    """
     if not history.succeeded.any():
         return None
     winners, losers = history.outcomes()
@@ -92,7 +101,9 @@ def fit_reported(
         winners,
         losers,
         settings.bt_prior_precision,
+        prior_mode=settings.bt_prior_mode,
         initial_scores=initial_scores,
+        initial_prior_sd=initial_prior_sd,
     )
 
 
@@ -112,7 +123,7 @@ def step(
     the harness runs exactly these.
     """
     started = time.perf_counter()
-    fit = fit_reported(history, settings, state.scores)
+    fit = fit_reported(history, settings, state.scores, state.prior_sd)
     fit_seconds = time.perf_counter() - started
     index = PairIndex(history)
     context = ContinuationContext.from_history(
@@ -153,6 +164,7 @@ def step(
         selection_precision=selection_precision,
         coverage=context.coverage,
         scores=state.scores if fit is None else fit.scores,
+        prior_sd=state.prior_sd if fit is None or not math.isfinite(fit.prior_sd) else fit.prior_sd,
         counted=counts_of(history),
     )
     return WaveStep(context, verdict, fit, planned, next_state, fit_seconds)

@@ -92,6 +92,9 @@ class Batch(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     external_ref: Mapped[str | None] = mapped_column(sa.String(255))
     tenant: Mapped[str | None] = mapped_column(sa.String(255))
+    request_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
+    """SHA-256 of the intake request (``BatchRequest.fingerprint``): a resubmission of the
+    batch id is the same request only if it matches. None for batches stored before it."""
     state: Mapped[BatchState] = mapped_column(
         StrEnumType(BatchState), default=BatchState.CREATED, server_default=BatchState.CREATED
     )
@@ -182,7 +185,7 @@ class Comparison(Base):
             name="winner_iff_succeeded",
         ),
         sa.CheckConstraint("attempt >= 1", name="attempt_positive"),
-        *_non_negative("wave"),
+        *_non_negative("wave", "sends"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -207,6 +210,23 @@ class Comparison(Base):
     error_detail: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utc_now, server_default=sa.func.now())
     completed_at: Mapped[datetime | None]
+    sends: Mapped[int] = mapped_column(default=0, server_default=ZERO)
+    """How often the request was handed to the broker: 0 until the dispatch after commit
+    (or the sweep, if that was lost) sent it; the sweep re-sends while it is at most
+    ``1 + judge_max_resends`` (see ``cj_worker.tasks.dispatch``)."""
+    sent_at: Mapped[datetime | None]
+    """When the request was last handed to the broker; re-send deadlines count from it."""
+    prompt_tokens: Mapped[int | None]
+    """What the answer cost, as the judge reported it (``ComparisonResult.usage``): LLM
+    judges report tokens, time and HTTP attempts; other judges leave these NULL. Kept per
+    row so that status, export and the result event sum them per batch and per judge."""
+    completion_tokens: Mapped[int | None]
+    latency_seconds: Mapped[float | None]
+    """Round trip of the request that was answered."""
+    attempts: Mapped[int | None]
+    """HTTP requests sent for this comparison (retries are ``attempts - 1``)."""
+    cost: Mapped[float | None]
+    """Estimated from the batch's price table; NULL without a price for the model."""
 
 
 class DecisionRow(Base):
@@ -288,6 +308,8 @@ class BatchResultRow(Base):
     """Split-half reliability; None when undefined or the batch failed."""
     separation: Mapped[float | None]
     ssr_inflated: Mapped[bool | None]
+    """No longer written (always NULL; issue 10 replaced the flag by the headline
+    ``reliability`` in ``summary``); the column stays until a migration drops it."""
     grade_projection: Mapped[ProjectionStatus | None] = mapped_column(StrEnumType(ProjectionStatus))
     """Whether grades were projected and if not why; None for a failed batch."""
     duration_seconds: Mapped[float]

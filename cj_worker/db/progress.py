@@ -36,6 +36,7 @@ COVERAGE_KEYS = (
 SELECTION_PRIOR_PRECISION = "selection_prior_precision"
 SWEEP_RETRIGGERS = "sweep_retriggers"
 COUNTED_AT_DECISION = "counted_at_decision"
+PRIOR_SD = "prior_sd"
 
 
 class SweepRetriggers(BaseModel):
@@ -77,6 +78,8 @@ class BatchProgress(BaseModel):
     """The pairing selection fit's prior between COVERAGE waves; None before the first."""
     sweep_retriggers: SweepRetriggers | None = None
     counted_at_decision: DecisionCounts | None = None
+    prior_sd: float | None = None
+    """tau of the last reported fit: the warm start of the next empirical-Bayes search."""
 
     @property
     def coverage(self) -> CoverageMetrics | None:
@@ -125,6 +128,8 @@ class BatchProgress(BaseModel):
             metadata[SWEEP_RETRIGGERS] = self.sweep_retriggers.model_dump(mode="json")
         if self.counted_at_decision is not None:
             metadata[COUNTED_AT_DECISION] = self.counted_at_decision.model_dump(mode="json")
+        if self.prior_sd is not None:
+            metadata[PRIOR_SD] = self.prior_sd
         return metadata
 
 

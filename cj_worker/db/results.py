@@ -9,10 +9,16 @@ event's ``results`` entries with.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+from cj_worker.core.batch_report import BatchReport
+from cj_worker.core.grade_scales import GradeScale
+from cj_worker.core.grading import NO_GRADE
 
 Z_95 = 1.959964
 """Normal quantile of a two-sided 95 % interval."""
@@ -115,3 +121,56 @@ class EssayResult(BaseModel):
 
 def _fixed(value: float | None) -> str:
     return "" if value is None else f"{value:.6f}"
+
+
+def finite(value: float | np.floating[Any] | None) -> float | None:
+    """A float for a JSON or SQL column; NaN (undefined) becomes None (JSONB refuses NaN)."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def essay_result(
+    position: int,
+    essay_id: str,
+    report: BatchReport,
+    scale: GradeScale,
+    *,
+    is_anchor: bool,
+    given_grade: str | None = None,
+) -> EssayResult:
+    """One essay's result from the batch report: the one place it is shaped, for a batch's
+    finalization and for ``cj-worker score`` alike.
+
+    An anchor whose ``given_grade`` is not on the scale keeps it as given and is not graded.
+    """
+    fit, projection, stats = report.fit, report.grades, report.essays
+    index = int(projection.grades[position])
+    off_scale = is_anchor and given_grade is not None and given_grade not in scale.grades
+    graded = index != NO_GRADE and not off_scale
+    probabilities = (
+        {
+            grade: float(p)
+            for grade, p in zip(scale.grades, projection.probabilities[position], strict=True)
+        }
+        if graded and projection.probabilities is not None
+        else None
+    )
+    projected = int(projection.projected[position])
+    return EssayResult(
+        rank=int(report.ranks[position]),
+        essay_id=essay_id,
+        score=float(fit.scores[position]),
+        standard_error=float(fit.standard_errors[position]),
+        comparisons=int(report.comparisons[position]),
+        wins=int(report.wins[position]),
+        is_anchor=is_anchor,
+        grade=given_grade if off_scale else (scale.grades[index] if graded else None),
+        grade_probabilities=probabilities,
+        confidence=finite(projection.confidence[position]) if graded else None,
+        projected_grade=None if projected == NO_GRADE else scale.grades[projected],
+        infit=finite(stats.infit[position]),
+        outfit=finite(stats.outfit[position]),
+        misfit=bool(stats.misfit[position]),
+    )

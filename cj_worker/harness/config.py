@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from cj_worker.config import AlgorithmSettings
 from cj_worker.core.reliability import DEFAULT_SPLITS
+from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.harness.judges import JUDGE_PROFILES, SimulatedJudge
 
 FloatArray = NDArray[np.float64]

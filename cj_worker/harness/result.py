@@ -119,6 +119,9 @@ class HarnessResult:
     runner did not record it."""
     prior_sd: float = float("nan")
     """tau of the final fit (``BTFit.prior_sd``)."""
+    judge_scale: float = 1.0
+    """The judges' logit scale (``simulated_judge.logit_scale``): scores estimate
+    ``judge_scale * true_abilities``, so coverage is measured against that."""
 
     @property
     def coverage(self) -> float:
@@ -128,7 +131,9 @@ class HarnessResult:
         discrimination a the judges' scale is a times it (compute with
         ``metrics.interval_coverage`` then).
         """
-        return interval_coverage(self.scores, self.standard_errors, self.true_abilities)
+        return interval_coverage(
+            self.scores, self.standard_errors, self.judge_scale * self.true_abilities
+        )
 
     @property
     def reliability_error(self) -> float:

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from cj_worker.config import AlgorithmSettings
 from cj_worker.core import bt, wave
 from cj_worker.core.array_types import FloatArray, IntArray
 from cj_worker.core.decision import ContinuationContext
 from cj_worker.core.errors import CJWorkerError
 from cj_worker.core.history import ComparisonHistory
 from cj_worker.core.reliability import split_half_reliability
+from cj_worker.core.settings import AlgorithmSettings
+from cj_worker.core.simulated_judge import logit_scale
 from cj_worker.core.stability import max_score_change
 from cj_worker.harness.config import HarnessConfig
 from cj_worker.harness.judges import judge_wave
-from cj_worker.harness.metrics import accuracy
+from cj_worker.harness.metrics import accuracy, interval_coverage
 from cj_worker.harness.result import (
     DecisionRecord,
     HarnessResult,
@@ -45,6 +46,7 @@ def run_harness(config: HarnessConfig) -> HarnessResult:
     truth = config.draw_truth(streams.truth)
     n = config.essay_count
     checkpoints = sorted(config.split_half_at)
+    scale = logit_scale(config.judges)
     pair_seed = config.pair_seed
 
     def split_half(winners: IntArray, losers: IntArray) -> float:
@@ -79,7 +81,7 @@ def run_harness(config: HarnessConfig) -> HarnessResult:
             while checkpoints and k >= checkpoints[0]:
                 checkpoints.pop(0)
             measured = split_half(winners, losers) if due else float("nan")
-            trajectory.append(_point(state.wave, context, fit, truth, measured))
+            trajectory.append(_point(state.wave, context, fit, truth, scale, measured))
 
         action, reason = verdict.action, verdict.reason
         passes = verdict.resampling_pass_count
@@ -126,6 +128,9 @@ def run_harness(config: HarnessConfig) -> HarnessResult:
         trajectory=tuple(trajectory),
         decisions=tuple(decisions),
         history=history,
+        reliability=fit.reliability,
+        prior_sd=fit.prior_sd,
+        judge_scale=scale,
     )
 
 
@@ -133,7 +138,13 @@ def _empty_fit(history: ComparisonHistory, settings: AlgorithmSettings) -> bt.BT
     """The fit of a net with no success yet (every score 0, SEs from the prior alone): the
     worker stores nothing then, but the harness still reports a result for the run."""
     empty = np.zeros(0, dtype=np.intp)
-    return bt.fit_bradley_terry(history.n_essays, empty, empty, settings.bt_prior_precision)
+    return bt.fit_bradley_terry(
+        history.n_essays,
+        empty,
+        empty,
+        settings.bt_prior_precision,
+        prior_mode=settings.bt_prior_mode,
+    )
 
 
 def _point(
@@ -141,6 +152,7 @@ def _point(
     context: ContinuationContext,
     fit: bt.BTFit,
     truth: FloatArray,
+    scale: float,
     split_half: float,
 ) -> TrajectoryPoint:
     measured = accuracy(fit.scores, truth)
@@ -159,4 +171,7 @@ def _point(
         max_score_change=(
             max_score_change(fit.scores, previous) if previous is not None else float("nan")
         ),
+        reliability=fit.reliability,
+        coverage=interval_coverage(fit.scores, fit.standard_errors, scale * truth),
+        prior_sd=fit.prior_sd,
     )

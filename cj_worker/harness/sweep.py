@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from cj_worker.config import AlgorithmSettings, PairingPolicy
+from cj_worker.core.settings import AlgorithmSettings, PairingPolicy
 from cj_worker.harness.config import HarnessConfig, budget_for, trajectory_settings
 from cj_worker.harness.judges import JUDGE_PROFILES, SimulatedJudge
 from cj_worker.harness.result import TrajectoryPoint

@@ -7,5 +7,5 @@
 - :mod:`cj_worker.report.page`: the HTML page (``write_report``).
 
 This package imports nothing at import time, so importing one module never pulls in the
-others (:mod:`cj_worker.result_plot` draws from the model and the page embeds the plot).
+others (:mod:`cj_worker.report.plot` draws from the model and the page embeds the plot).
 """

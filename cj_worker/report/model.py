@@ -69,10 +69,21 @@ class ReportData:
     comparisons_succeeded: int
     comparisons_failed: int
     waves: int
+    reliability: float | None
+    """The headline: the hierarchical fit's estimate of the squared correlation of the
+    scores with the true order; None below the minimum number of essays."""
+    shows_signal: bool | None
+    """False when the decisions cannot be told from coin flips (reliability is then 0)."""
+    prior_sd: float | None
+    """tau: the estimated SD of true quality, in logits."""
     split_half: float | None
+    """Secondary, as other CJ tools report it: inflated by adaptive pairing."""
     ssr: float | None
+    """Secondary, as other CJ tools report it: inflated by adaptive pairing."""
     separation: float | None
-    ssr_inflated: bool | None
+    slot_effect: float | None
+    """delta: the logit advantage judges gave the essay shown first (slot A)."""
+    slot_effect_se: float | None
     grades: tuple[str, ...]
     """The batch's scale, lowest grade first."""
     grading_status: str | None
@@ -123,10 +134,14 @@ def report_data(results: BatchResults) -> ReportData:
         comparisons_succeeded=status.succeeded,
         comparisons_failed=status.failed,
         waves=status.current_wave,
+        reliability=results.reliability,
+        shows_signal=results.shows_signal,
+        prior_sd=results.prior_sd,
         split_half=results.split_half,
         ssr=results.ssr,
         separation=results.separation,
-        ssr_inflated=results.ssr_inflated,
+        slot_effect=results.slot_effect,
+        slot_effect_se=results.slot_effect_se,
         grades=tuple(str(grade) for grade in results.grade_scale["grades"]),
         grading_status=(results.grading or {}).get("status"),
         grading_explanation=(results.grading or {}).get("explanation"),

@@ -40,7 +40,7 @@ def write_report(results: BatchResults, path: str | Path) -> WrittenReport:
     warnings: list[str] = []
     plot: str | None = None
     if data.essays:
-        from cj_worker.result_plot import plot_svg
+        from cj_worker.report.plot import plot_svg
 
         try:
             plot = plot_svg(data)

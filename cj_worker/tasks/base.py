@@ -1,10 +1,21 @@
 """What every task shell shares: retry policy, settings, messages and how they leave.
 
 Rule of the shells: open one transaction, take the batch row lock, do the work, commit, and
-only *then* send follow-up messages. Nothing is enqueued while a lock is held, so a crash
-between commit and send loses no decision (the sweep re-triggers it) and eager-mode tests
-cannot deadlock on their own locks. :func:`cj_worker.tasks.unit_of_work.run` is that rule
-as one function; the transport and the settings it uses are injectable here.
+only *then* send follow-up messages. Nothing is enqueued while a lock is held, so eager-mode
+tests cannot deadlock on their own locks, and nothing is sent for a change that rolled back.
+:func:`cj_worker.tasks.unit_of_work.run` is that rule as one function; the transport and the
+settings it uses are injectable here.
+
+A crash between commit and send loses nothing: a judge request leaves through its
+comparison row (:mod:`cj_worker.tasks.dispatch`), which the sweep sends if the dispatch
+never counted it; a trigger (continuation, finalization) is re-derived by the sweep from
+the state the commit left (a complete undecided wave, a batch in ``scoring``).
+
+Reliability options of every task (:func:`cj_task`): acknowledged after it ran; a task
+whose worker process died is run again a bounded number of times (``max_retries``), then
+dropped, which the sweep repairs like any lost message; transient database errors, a busy
+batch lock (``db_lock_timeout_seconds``) and the soft time limit are retried with
+jittered exponential backoff.
 """
 
 from __future__ import annotations
@@ -17,10 +28,11 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 import sqlalchemy.exc
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from cj_worker import task_names
 from cj_worker.celery_app import app
-from cj_worker.config import Settings, get_settings
+from cj_worker.config import RETRY_BACKOFF_MAX_SECONDS, Settings, get_settings
 from cj_worker.logs import EVENT_ATTRIBUTE
 
 
@@ -52,14 +64,25 @@ TRANSIENT_DATABASE_ERRORS: tuple[type[Exception], ...] = (
     sqlalchemy.exc.InterfaceError,
     sqlalchemy.exc.DisconnectionError,
 )
-"""Errors worth retrying with backoff: the database is unreachable or restarting."""
+"""Errors worth retrying with backoff: the database is unreachable or restarting, or a
+batch lock was not granted within ``db_lock_timeout_seconds`` (``LockNotAvailable`` is an
+``OperationalError``)."""
+RETRIED_ERRORS: tuple[type[Exception], ...] = (*TRANSIENT_DATABASE_ERRORS, SoftTimeLimitExceeded)
+"""A task cut short by its soft time limit rolled back; it is retried like a busy database."""
+MAX_RETRIES = 20
+"""Retries of a task (errors above, or its worker process died): about half an hour of
+backoff for a database outage."""
+WORKER_LOST_RETRY_DELAY_SECONDS = 2
+"""Countdown of the run that follows one whose worker process died."""
 
 
-def cj_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
+def cj_task(name: str, *, max_retries: int = MAX_RETRIES) -> Callable[[Callable[P, R]], Task[P, R]]:
     """Register a task under its stable ``name`` with the shared reliability options.
 
     Its queue comes from ``task_routes`` (built from ``task_names.ROUTES``), not a task
-    attribute, which Celery 6 drops.
+    attribute, which Celery 6 drops. ``max_retries`` bounds both the retries after errors
+    and the runs after a dead worker process (``retry_on_worker_lost``): a message that
+    kills every process that takes it is dropped after ``max_retries + 1`` runs.
     """
     if name not in task_names.ROUTES:
         raise KeyError(f"{name!r} has no queue in task_names.ROUTES")
@@ -67,13 +90,15 @@ def cj_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
     def register(function: Callable[P, R]) -> Task[P, R]:
         task: Task[P, R] = app.task(
             name=name,
-            autoretry_for=TRANSIENT_DATABASE_ERRORS,
+            autoretry_for=RETRIED_ERRORS,
             retry_backoff=True,
-            retry_backoff_max=120,
+            retry_backoff_max=RETRY_BACKOFF_MAX_SECONDS,
             retry_jitter=True,
-            max_retries=20,
+            max_retries=max_retries,
+            default_retry_delay=WORKER_LOST_RETRY_DELAY_SECONDS,
             acks_late=True,
             reject_on_worker_lost=True,
+            retry_on_worker_lost=True,
         )(function)
         return task
 

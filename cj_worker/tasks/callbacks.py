@@ -1,26 +1,44 @@
 """``cj.record_comparison_result``: store one judge's answer, exactly once.
 
+The callback stores the answer's usage (tokens, latency, HTTP attempts, cost) on its row,
+for the sums in ``status``, ``export`` and the result event.
+
+An answer failed with an error no retry can cure (``FATAL_JUDGE_ERROR_CODES``: the
+endpoint refused the API key, or the key is missing or not allowed) fails a collecting
+batch at once: under the lock the callback logs a ``finalize_failure`` decision
+(``judge_unauthorized``) after the current wave, moves the batch to ``scoring`` and sends
+``cj.finalize_failure``, whose authority check finds that decision. The rest of the wave's
+answers then arrive at a closed batch, instead of the batch spending its whole budget
+on a key that cannot work.
+
 The callback takes the batch row lock, so callbacks of one batch are serialised: the last
 callback of a wave is the one that sees no pending row left and enqueues continuation
 (after commit). A redelivered callback changes nothing but still re-sends that trigger if
 the wave is complete and undecided, in case the first delivery died between commit and
 send; continuation ignores the spare.
+
+Anyone who can reach the broker can send this task, so an answer is stored only if it
+echoes the token issued with its request (:mod:`cj_worker.tokens`), checked before the
+database is touched, and, if it names a batch, only for its own comparison's batch. A
+refused answer changes nothing; it fails the task with :class:`ResultRefusedError` and is
+counted (``cj_refused_messages_total`` and ``cj_callbacks_total{outcome="rejected"}``).
 """
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from cj_worker import metrics, task_names
+from cj_worker import metrics, task_names, tokens
+from cj_worker.core.decision import Action, Reason
 from cj_worker.db import repositories
 from cj_worker.db.column_types import utc_now
-from cj_worker.db.models import Comparison
+from cj_worker.db.models import Batch, Comparison
 from cj_worker.db.states import BatchState, ComparisonRowStatus, Slot
 from cj_worker.errors import EXIT_USER_ERROR, CJWorkerError
-from cj_worker.payloads import ComparisonResult, PayloadError, parse
+from cj_worker.payloads import FATAL_JUDGE_ERROR_CODES, ComparisonResult, PayloadError, parse
 from cj_worker.tasks import unit_of_work
 from cj_worker.tasks.base import cj_task, log
-from cj_worker.tasks.messages import continue_batch_message
+from cj_worker.tasks.messages import continue_batch_message, finalize_message
 from cj_worker.tasks.outcomes import Outcome
 from cj_worker.tasks.unit_of_work import Effects
 
@@ -29,8 +47,17 @@ class UnknownComparisonError(CJWorkerError, LookupError, exit_code=EXIT_USER_ERR
     """A result names a comparison this database never dispatched."""
 
 
+class ResultRefusedError(CJWorkerError, PermissionError, exit_code=EXIT_USER_ERROR):
+    """An answer without the authority to change its comparison (token, batch)."""
+
+    def __init__(self, reason: Outcome, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 REJECTED = "rejected"
-"""Metric outcome of an answer that was not stored (invalid, or for no known comparison)."""
+"""Metric outcome of an answer that was not stored (invalid, refused, or for no known
+comparison)."""
 
 
 @cj_task(task_names.RECORD_COMPARISON_RESULT)
@@ -42,11 +69,35 @@ def record_comparison_result(result: dict[str, object]) -> str:
         metrics.observe_callback(REJECTED, "invalid")
         raise
     try:
+        authenticate(parsed)
         effects = unit_of_work.run(lambda session: record(session, parsed))
+    except ResultRefusedError as refused:
+        metrics.observe_callback(REJECTED, parsed.status)
+        metrics.observe_refused(task_names.RECORD_COMPARISON_RESULT, refused.reason.value)
+        log.warning(
+            "result refused",
+            extra={
+                "comparison_id": str(parsed.comparison_id),
+                "reason": refused.reason.value,
+                "error": str(refused),
+            },
+        )
+        raise
     except UnknownComparisonError:
         metrics.observe_callback(REJECTED, parsed.status)
         raise
     return effects.outcome.value
+
+
+def authenticate(result: ComparisonResult) -> None:
+    """Raise :class:`ResultRefusedError` unless ``result`` echoes its comparison's token."""
+    if not tokens.verify(result.comparison_id, result.token):
+        what = "is missing" if not result.token else "is not the one issued"
+        raise ResultRefusedError(
+            Outcome.UNAUTHENTICATED,
+            f"result refused: token {what} for comparison {result.comparison_id}; a judge"
+            " must echo the token of the request it answers",
+        )
 
 
 def record(session: Session, result: ComparisonResult) -> Effects:
@@ -54,6 +105,11 @@ def record(session: Session, result: ComparisonResult) -> Effects:
     batch_id = repositories.batch_of_comparison(session, result.comparison_id)
     if batch_id is None:
         raise UnknownComparisonError(f"comparison_id: no comparison {result.comparison_id}")
+    if result.batch_id is not None and result.batch_id != batch_id:
+        raise ResultRefusedError(
+            Outcome.WRONG_BATCH,
+            f"result refused: comparison {result.comparison_id} is not of batch {result.batch_id}",
+        )
     batch = repositories.lock_batch(session, batch_id)
     comparison = repositories.reload_comparison(session, result.comparison_id)
     if batch is None or comparison is None:  # deleted between the two reads
@@ -80,12 +136,47 @@ def record(session: Session, result: ComparisonResult) -> Effects:
 
     wave = comparison.wave
     effects = _answered(outcome, result)
+    if _is_fatal(result) and batch.state is BatchState.COLLECTING:
+        return _fail_batch(session, batch, result, effects)
     if (
         batch.state is BatchState.COLLECTING
         and batch.current_wave == wave
         and repositories.wave_awaits_decision(session, batch_id, wave)
     ):
         effects.messages.append(continue_batch_message(batch_id, wave))
+    return effects
+
+
+def _is_fatal(result: ComparisonResult) -> bool:
+    return result.status == "failed" and result.error_code in FATAL_JUDGE_ERROR_CODES
+
+
+def _fail_batch(
+    session: Session, batch: Batch, result: ComparisonResult, effects: Effects
+) -> Effects:
+    """Log the failure decision after the current wave and send ``cj.finalize_failure``.
+
+    Under the batch lock. If the wave already has its decision (a continuation decided
+    it), that decision stands and nothing more is done here.
+    """
+    action, reason = Action.FINALIZE_FAILURE, Reason.JUDGE_UNAUTHORIZED
+    details = {
+        "comparison_id": str(result.comparison_id),
+        "judge_id": result.judge_id,
+        "error_code": result.error_code,
+    }
+    if not repositories.record_decision(
+        session, batch.id, batch.current_wave, action, reason, details
+    ):
+        return effects
+    batch.state = BatchState.SCORING
+    batch.final_reason = reason.value
+    log.error(
+        "judge cannot answer: failing the batch",
+        extra={"batch_id": str(batch.id), "wave": batch.current_wave, **details},
+    )
+    effects.observations.append(metrics.DecisionTaken(action.value, reason.value))
+    effects.messages.append(finalize_message(batch.id, failure=True))
     return effects
 
 
@@ -106,3 +197,10 @@ def _apply(comparison: Comparison, result: ComparisonResult) -> None:
     comparison.error_code = result.error_code
     comparison.error_detail = result.error_detail
     comparison.completed_at = utc_now()
+    usage = result.usage
+    if usage is not None:
+        comparison.prompt_tokens = usage.prompt_tokens
+        comparison.completion_tokens = usage.completion_tokens
+        comparison.latency_seconds = usage.latency_seconds
+        comparison.attempts = usage.attempts
+        comparison.cost = usage.cost

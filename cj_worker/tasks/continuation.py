@@ -3,8 +3,10 @@
 The body is *load -> step -> persist*: under the batch row lock it loads the wave state and
 the history, calls the core's one wave :func:`~cj_worker.core.wave.step` (the same step the
 convergence harness runs), records the decision with its reason, and either inserts the next
-wave's comparison rows or marks the batch for finalization. The unit of work sends the
-messages (judge requests, or the finalize task) and records the metrics only after commit.
+wave's comparison rows or marks the batch for finalization. The unit of work delivers the
+judge requests (or sends the finalize task) and records the metrics only after commit; the
+rows themselves are the requests' outbox, so a crash after the commit loses none of them
+(see :mod:`cj_worker.tasks.dispatch`).
 
 A duplicate or late task is a no-op: the batch must still be at the wave the task names
 (compare-and-set on ``current_wave``), and the decision log takes one row per wave.
@@ -19,13 +21,13 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from cj_worker import metrics, task_names
-from cj_worker.config import AlgorithmSettings
 from cj_worker.core.array_types import FloatArray
 from cj_worker.core.bt import BTFit
 from cj_worker.core.coverage import CoverageRegressionError
 from cj_worker.core.decision import Action, Decision, Reason
 from cj_worker.core.history import ComparisonHistory
 from cj_worker.core.pairing import INITIAL_SELECTION_PRECISION, PlannedComparison
+from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.core.success_guard import WaveCounts
 from cj_worker.core.wave import WaveState, WaveStep, step, wave_rng
 from cj_worker.db import repositories
@@ -34,8 +36,9 @@ from cj_worker.db.models import Batch, Comparison, Essay
 from cj_worker.db.progress import BatchProgress, DecisionCounts, load_progress, save_progress
 from cj_worker.db.states import BatchState, ComparisonRowStatus
 from cj_worker.tasks import unit_of_work
-from cj_worker.tasks.base import Message, cj_task, log
-from cj_worker.tasks.judging import judge_requests
+from cj_worker.tasks.base import cj_task, log
+from cj_worker.tasks.dispatch import Dispatch
+from cj_worker.tasks.judging import dispatches
 from cj_worker.tasks.messages import finalize_message
 from cj_worker.tasks.outcomes import Outcome
 from cj_worker.tasks.unit_of_work import Effects
@@ -96,8 +99,8 @@ def run_continuation(session: Session, batch_id: uuid.UUID, wave: int) -> Effect
         )
     ]
     if result.planned:
-        messages = _dispatch_wave(session, batch, essays, result.planned, decision)
-        return Effects(decision.reason, messages, observed)
+        requests = _dispatch_wave(session, batch, essays, result.planned, decision)
+        return Effects(decision.reason, observations=observed, dispatches=requests)
     batch.state = BatchState.SCORING
     batch.final_reason = decision.reason.value
     failure = decision.action is Action.FINALIZE_FAILURE
@@ -118,6 +121,7 @@ def _state(batch: Batch, progress: BatchProgress, essays: list[Essay]) -> WaveSt
         coverage=progress.coverage,
         scores=_stored_scores(essays),
         counted=WaveCounts() if counted is None else WaveCounts(**counted.model_dump()),
+        prior_sd=progress.prior_sd,
     )
 
 
@@ -129,6 +133,7 @@ def _progress(progress: BatchProgress, result: WaveStep) -> BatchProgress:
         update={
             "resampling_pass_count": state.resampling_pass_count,
             "selection_prior_precision": state.selection_precision,
+            "prior_sd": state.prior_sd,
             "counted_at_decision": DecisionCounts(
                 submitted=counted.submitted, succeeded=counted.succeeded, failed=counted.failed
             ),
@@ -175,8 +180,12 @@ def _dispatch_wave(
     essays: list[Essay],
     planned: tuple[PlannedComparison, ...],
     decision: Decision,
-) -> list[Message]:
-    """Insert the wave's rows, advance the batch to it, and build the judge requests."""
+) -> list[Dispatch]:
+    """Insert the wave's rows, advance the batch to it, and build the judge requests.
+
+    The rows are the requests' outbox: inserted unsent (``sends`` 0), counted as sent by
+    the delivery after the commit, sent by the sweep if that delivery is lost.
+    """
     assert decision.action.mode is not None
     wave = batch.current_wave + 1
     rows = [
@@ -195,7 +204,8 @@ def _dispatch_wave(
     batch.current_wave = wave
     repositories.count_comparisons(batch, None, ComparisonRowStatus.PENDING, len(rows))
     batch.state = BatchState.COLLECTING
-    return judge_requests(batch, essays, rows)
+    session.flush()  # the rows' defaults (sends = 0) before they become dispatches
+    return dispatches(batch, essays, rows)
 
 
 def comparison_id(batch_id: uuid.UUID, wave: int, pair: PlannedComparison) -> uuid.UUID:

@@ -1,43 +1,79 @@
 """``cj.create_batch``: validate a producer's batch and store it whole, or not at all.
 
 The batch and its essays are inserted in one transaction; the first decision (wave 0) is
-taken by ``cj.continue_batch`` like every later one, so there is one path for data. A
-resubmission with the same ``batch_id`` changes nothing (and re-sends the wave-0 trigger
-if the batch never got its first decision, e.g. the first delivery died after commit).
+taken by ``cj.continue_batch`` like every later one, so there is one path for data.
+
+Idempotent means *the same request*: a resubmission with the same ``batch_id`` and the same
+payload and tenant (the same :meth:`BatchRequest.fingerprint`) changes nothing and returns
+the same id (re-sending the wave-0 trigger if the batch never got its first decision, e.g.
+the first delivery died after commit). The same ``batch_id`` with another payload or
+tenant is refused with :class:`BatchConflictError`: accepting it silently would tell its
+producer that *its* essays are being judged.
+
+A refused request (invalid, or a conflict) changes nothing, fails the task with the error,
+and, when it names a ``result_task`` that can be read from it, sends that task a
+``batch.rejected`` event with the errors, so a producer hears about it without reading the
+worker's logs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cj_worker import task_names
-from cj_worker.config import AlgorithmSettings
+from cj_worker import metrics, task_names
+from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.db import repositories
 from cj_worker.db.models import Essay
 from cj_worker.db.progress import BatchProgress
 from cj_worker.db.states import BatchState
-from cj_worker.payloads import BatchRequest, parse
+from cj_worker.errors import EXIT_USER_ERROR, CJWorkerError
+from cj_worker.payloads import (
+    MAX_ID_LENGTH,
+    RESERVED_TASK_PREFIX,
+    BatchRequest,
+    PayloadError,
+    parse,
+)
 from cj_worker.tasks import base, unit_of_work
-from cj_worker.tasks.base import cj_task, log
-from cj_worker.tasks.messages import continue_batch_message
+from cj_worker.tasks.base import Message, cj_task, log
+from cj_worker.tasks.messages import continue_batch_message, result_event_message
 from cj_worker.tasks.outcomes import Outcome
 from cj_worker.tasks.unit_of_work import Effects
+
+BATCH_REJECTED = "batch.rejected"
+"""Type of the event a refused request's ``result_task`` receives."""
+CONFLICT = "conflict"
+"""``cj_refused_messages_total`` reason of a resubmitted batch id with another request."""
+
+
+class BatchConflictError(CJWorkerError, ValueError, exit_code=EXIT_USER_ERROR):
+    """The batch id exists and was created by another payload or tenant."""
 
 
 @cj_task(task_names.CREATE_BATCH)
 def create_batch(request: dict[str, Any]) -> str:
     """Store the batch described by ``request`` (a :class:`BatchRequest`); returns its id."""
-    parsed = parse(BatchRequest, request)
-    settings = base.settings().algorithm().override(parsed.settings)
-    unit_of_work.run(lambda session: store_batch(session, parsed, settings))
+    try:
+        parsed = parse(BatchRequest, request)
+        settings = base.settings().algorithm().override(parsed.settings)
+        unit_of_work.run(lambda session: store_batch(session, parsed, settings))
+    except (PayloadError, BatchConflictError) as error:
+        if isinstance(error, BatchConflictError):
+            metrics.observe_refused(task_names.CREATE_BATCH, CONFLICT)
+        problems = error.problems if isinstance(error, PayloadError) else [str(error)]
+        log.warning("batch request refused", extra={"errors": problems})
+        _tell_the_producer(request, problems)
+        raise
     return str(parsed.batch_id)
 
 
 def store_batch(session: Session, request: BatchRequest, settings: AlgorithmSettings) -> Effects:
     """Insert the batch and its essays inside the caller's transaction."""
     batch_id = request.batch_id
+    fingerprint = request.fingerprint()
     seed = settings.pair_seed if settings.pair_seed is not None else batch_id.int % 2**63
     trigger = continue_batch_message(batch_id, 0)
     created = repositories.insert_batch(
@@ -46,6 +82,7 @@ def store_batch(session: Session, request: BatchRequest, settings: AlgorithmSett
             "id": batch_id,
             "external_ref": request.external_ref,
             "tenant": request.tenant,
+            "request_fingerprint": fingerprint,
             "state": BatchState.CREATED,
             "total_budget": request.budget or settings.max_pairwise_comparisons,
             "settings": settings.model_dump(mode="json"),
@@ -71,6 +108,11 @@ def store_batch(session: Session, request: BatchRequest, settings: AlgorithmSett
     )
     if not created:
         existing = repositories.get_batch(session, batch_id)
+        if existing is not None and existing.request_fingerprint not in (None, fingerprint):
+            raise BatchConflictError(
+                f"batch_id: batch {batch_id} already exists with another payload or tenant;"
+                " resubmit the same request to retry it, or choose a new batch_id"
+            )
         log.info("batch already exists; nothing stored", extra={"batch_id": str(batch_id)})
         # Never decided yet: re-send the wave-0 trigger the first delivery may have lost.
         undecided = existing is not None and existing.state is BatchState.CREATED
@@ -80,3 +122,38 @@ def store_batch(session: Session, request: BatchRequest, settings: AlgorithmSett
         extra={"batch_id": str(batch_id), "essays": len(request.essays), "budget": request.budget},
     )
     return Effects(Outcome.CREATED, [trigger])
+
+
+def _tell_the_producer(request: Any, problems: list[str]) -> None:
+    """Send ``batch.rejected`` to the request's result task, if one can be read from it.
+
+    The request was refused, so nothing in it is trusted beyond what addressing the event
+    needs: a task name and queue of the right shape that are not cj-worker's own (the
+    event must never reach a cj worker), and short strings echoed back.
+    """
+    if not isinstance(request, Mapping):
+        return
+    task = _name(request.get("result_task"))
+    queue = _name(request.get("result_queue", task_names.RESULTS_QUEUE))
+    if task is None or queue is None or task.startswith(RESERVED_TASK_PREFIX):
+        return
+    if queue in task_names.QUEUES:
+        return
+    event = {
+        "batch_id": _name(request.get("batch_id")),
+        "external_ref": _name(request.get("external_ref")),
+        "tenant": _name(request.get("tenant")),
+        "errors": problems,
+    }
+    message: Message = result_event_message(task, queue, BATCH_REJECTED, event)
+    try:
+        base.send([message])
+    except Exception as error:  # the refusal stands; the producer just hears nothing
+        log.error("could not send batch.rejected", extra={"task": task, "error": repr(error)[:200]})
+
+
+def _name(value: Any) -> str | None:
+    """A short string from a refused request, or None."""
+    if isinstance(value, str) and 0 < len(value.strip()) <= MAX_ID_LENGTH:
+        return value.strip()
+    return None

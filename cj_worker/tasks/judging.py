@@ -25,6 +25,13 @@ from cj_worker.payloads import (
     parse,
 )
 from cj_worker.tasks.base import Message, cj_task, send
+from cj_worker.tasks.dispatch import Dispatch
+from cj_worker.tokens import token_for
+
+SIMULATED_WORKER_LOST_RETRIES = 2
+"""Runs of a simulated judgement after the first whose worker process died, before the
+request is dropped: a request that kills its process every time is poison, and the sweep's
+re-sends and time-out end it instead of an endless loop of dying workers."""
 
 _JUDGE_SPEC: TypeAdapter[SimulatedJudge | ExternalJudge | LlmJudge] = TypeAdapter(JudgeSpec)
 
@@ -43,6 +50,7 @@ def judge_requests(batch: Batch, essays: list[Essay], rows: list[Comparison]) ->
         request = ComparisonRequest(
             comparison_id=row.id,
             batch_id=batch.id,
+            token=token_for(row.id),
             essay_a=EssayView(text=essay_a.text),
             essay_b=EssayView(text=essay_b.text),
             simulation=(
@@ -63,7 +71,15 @@ def judge_requests(batch: Batch, essays: list[Essay], rows: list[Comparison]) ->
     return messages
 
 
-@cj_task(task_names.JUDGE_COMPARISON)
+def dispatches(batch: Batch, essays: list[Essay], rows: list[Comparison]) -> list[Dispatch]:
+    """The judge request of each row, as the next send of the row (see ``tasks.dispatch``)."""
+    return [
+        Dispatch(row.id, row.sends or 0, message)
+        for row, message in zip(rows, judge_requests(batch, essays, rows), strict=True)
+    ]
+
+
+@cj_task(task_names.JUDGE_COMPARISON, max_retries=SIMULATED_WORKER_LOST_RETRIES)
 def judge_comparison(request: dict[str, Any], judge: dict[str, Any]) -> str:
     """The simulated judge: answer from the true scores and call back."""
     parsed = parse(ComparisonRequest, request)
@@ -72,6 +88,7 @@ def judge_comparison(request: dict[str, Any], judge: dict[str, Any]) -> str:
     answer = simulated.judge(spec, parsed.comparison_id, score_a, score_b)
     result = ComparisonResult(
         comparison_id=parsed.comparison_id,
+        token=parsed.token,
         status="succeeded" if answer.succeeded else "failed",
         winner=answer.winner,
         judge_id=f"simulated:{spec.seed}",

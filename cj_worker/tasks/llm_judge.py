@@ -25,8 +25,9 @@ import redis
 from cj_worker import task_names
 from cj_worker.config import get_settings
 from cj_worker.judges.llm import judge as llm
-from cj_worker.judges.llm.config import LlmJudge, LlmWorkerSettings
+from cj_worker.judges.llm.config import LlmWorkerSettings
 from cj_worker.judges.llm.limits import Limiter, LocalLimiter, NoPermitError, RedisLimiter
+from cj_worker.llm_spec import LlmJudge
 from cj_worker.payloads import ComparisonRequest, ComparisonResult, JudgeUsage, parse
 from cj_worker.tasks.base import Message, cj_task, log, send
 
@@ -106,6 +107,7 @@ def llm_judge_comparison(request: dict[str, Any], judge: dict[str, Any]) -> str:
             raise llm_judge_comparison.retry(
                 countdown=LIMITER_RETRY_SECONDS, max_retries=None
             ) from None
+    result = result.model_copy(update={"token": parsed.token})  # the callback checks it
     usage = result.usage or JudgeUsage()
     log.info(
         "llm judgement",

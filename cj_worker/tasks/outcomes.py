@@ -59,6 +59,8 @@ class Outcome(enum.StrEnum):
     LEFT_ALONE = "left_alone"
     TIMED_OUT = "timed_out"
     """Comparisons timed out; no trigger was due."""
+    RESENT = "resent"
+    """Judge requests sent again (or for the first time, if their dispatch was lost)."""
     RETRIGGERED = "retriggered"
     STALLED = "stalled"
 

@@ -8,7 +8,6 @@ finalization decides when. Counts are the actual rows, never n-choose-2 estimate
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,16 +16,17 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from cj_worker import metrics
-from cj_worker.config import AlgorithmSettings
 from cj_worker.core.batch_report import BatchReport, Reliability, report_batch
 from cj_worker.core.bt import fit_bradley_terry
 from cj_worker.core.decision import Reason
 from cj_worker.core.grade_scales import GradeScale
 from cj_worker.core.grading import NO_GRADE, ProjectionStatus
+from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.db import repositories
 from cj_worker.db.models import Batch, Essay
 from cj_worker.db.repositories import RowCounts, ScoredEssay
-from cj_worker.db.results import EssayResult
+from cj_worker.db.repositories.usage import batch_usage
+from cj_worker.db.results import essay_result, finite
 from cj_worker.db.states import BatchState
 
 SPLIT_HALF_STREAM = 1
@@ -82,6 +82,9 @@ def final_results(session: Session, batch: Batch, state: BatchState, now: dateti
         judges = _judges(report, judge_ids)
     summary = _summary(batch, state, reason, len(essays), counts, duration, scale, report)
     summary["judges"] = judges
+    # Failed batches too: what a batch spent before it failed is what its producer pays.
+    usage = batch_usage(session, batch.id)
+    summary["usage"] = None if usage is None else usage.as_dict()
     return FinalResults(state, reason, counts, duration, report, scored, summary)
 
 
@@ -92,7 +95,15 @@ def _score(
     settings = AlgorithmSettings.model_validate(batch.settings)
     judgements, judge_ids = repositories.load_judgements(session, batch.id, len(essays))
     with metrics.bt_fit_timer():
-        fit = fit_bradley_terry(len(essays), *judgements.outcomes(), settings.bt_prior_precision)
+        # The slot each winner was shown in models the order effect (delta), so judges'
+        # preference for the first essay does not bias the scores and is reported.
+        fit = fit_bradley_terry(
+            len(essays),
+            *judgements.outcomes(),
+            settings.bt_prior_precision,
+            prior_mode=settings.bt_prior_mode,
+            winner_in_slot_a=judgements.a_won,
+        )
     report = report_batch(
         fit,
         judgements,
@@ -122,48 +133,11 @@ def _anchor_grades(essays: list[Essay], scale: GradeScale) -> np.ndarray[Any, np
 
 def _scored(essay: Essay, report: BatchReport, scale: GradeScale) -> ScoredEssay:
     """One essay's result as stored and sent."""
-    i = essay.position
-    fit, projection, fit_stats = report.fit, report.grades, report.essays
-    grade, probabilities, confidence = _grade(essay, report, scale)
-    projected = int(projection.projected[i])
-    result = EssayResult(
-        rank=int(report.ranks[i]),
-        essay_id=essay.external_id,
-        score=float(fit.scores[i]),
-        standard_error=float(fit.standard_errors[i]),
-        comparisons=int(report.comparisons[i]),
-        wins=int(report.wins[i]),
-        is_anchor=essay.is_anchor,
-        grade=grade,
-        grade_probabilities=probabilities,
-        confidence=confidence,
-        projected_grade=None if projected == NO_GRADE else scale.grades[projected],
-        infit=_finite(fit_stats.infit[i]),
-        outfit=_finite(fit_stats.outfit[i]),
-        misfit=bool(fit_stats.misfit[i]),
+    i, stats = essay.position, report.essays
+    result = essay_result(
+        i, essay.external_id, report, scale, is_anchor=essay.is_anchor, given_grade=essay.grade
     )
-    return ScoredEssay(essay, result, _finite(fit_stats.infit_z[i]), _finite(fit_stats.outfit_z[i]))
-
-
-def _grade(
-    essay: Essay, report: BatchReport, scale: GradeScale
-) -> tuple[str | None, dict[str, float] | None, float | None]:
-    """(grade, probability per grade, confidence) of one essay as stored and sent."""
-    if essay.is_anchor and essay.grade not in scale.grades:
-        return essay.grade, None, None  # see _anchor_grades: kept as given, not graded
-    projection = report.grades
-    index = int(projection.grades[essay.position])
-    if index == NO_GRADE:
-        return None, None, None
-    probabilities = (
-        None
-        if projection.probabilities is None
-        else {
-            grade: float(p)
-            for grade, p in zip(scale.grades, projection.probabilities[essay.position], strict=True)
-        }
-    )
-    return scale.grades[index], probabilities, _finite(projection.confidence[essay.position])
+    return ScoredEssay(essay, result, finite(stats.infit_z[i]), finite(stats.outfit_z[i]))
 
 
 def _summary(
@@ -199,11 +173,15 @@ def _summary(
         "comparisons_failed": counts.failed,
         "waves": batch.current_wave,
         "duration_seconds": duration,
+        "reliability": None if reliability is None else reliability.reliability,
+        "prior_sd": None if reliability is None else reliability.prior_sd,
+        "shows_signal": None if reliability is None else reliability.shows_signal,
         "ssr": None if reliability is None else reliability.ssr,
         "split_half": None if reliability is None else reliability.split_half,
         "separation": None if reliability is None else reliability.separation,
-        "ssr_inflated": None if reliability is None else reliability.ssr_inflated,
         "slot_a_share": None if reliability is None else reliability.slot_a_share,
+        "slot_effect": None if reliability is None else reliability.slot_effect,
+        "slot_effect_se": None if reliability is None else reliability.slot_effect_se,
         "misfitting_essays": 0 if report is None else int(report.essays.misfit.sum()),
         "grading": grading,
     }
@@ -215,17 +193,13 @@ def _judges(report: BatchReport, judge_ids: list[str | None]) -> list[dict[str, 
         {
             "judge_id": judge_id,
             "comparisons": int(stats.comparisons[j]),
-            "infit": _finite(stats.infit[j]),
-            "outfit": _finite(stats.outfit[j]),
-            "infit_z": _finite(stats.infit_z[j]),
+            "infit": finite(stats.infit[j]),
+            "outfit": finite(stats.outfit[j]),
+            "infit_z": finite(stats.infit_z[j]),
             "misfit": bool(stats.misfit[j]),
-            "slot_a_share": _finite(report.judge_slot_a_share[j]),
+            "slot_a_share": finite(report.judge_slot_a_share[j]),
+            "reversed_pairs": int(report.judge_reversal_pairs[j]),
+            "reversal_consistency": finite(report.judge_reversal_consistency[j]),
         }
         for j, judge_id in enumerate(judge_ids)
     ]
-
-
-def _finite(value: float | np.floating[Any]) -> float | None:
-    """A float for a JSON or SQL column; NaN (undefined) becomes None (JSONB refuses NaN)."""
-    number = float(value)
-    return number if math.isfinite(number) else None

@@ -1,9 +1,17 @@
 """``cj.sweep`` (beat): keep batches moving when a message was lost; end those that cannot.
 
-It never decides how a batch ends by a rule of its own. It
+It never decides how a batch ends by a rule of its own. For each batch that has been quiet
+for a sweep interval (no answer, no decision, no action of the sweep), under its row lock,
+it
 
-- times out comparisons whose judge never answered (they count as failed and COVERAGE may
-  retry the pair); the continuation that follows applies ``decide()`` as always;
+- sends the judge requests that never left (their dispatch after the commit was lost);
+- **re-sends** the requests a judge has not answered by its deadline (the batch heard
+  nothing meanwhile), with the same comparison id, up to ``judge_max_resends`` times: lost
+  is not failed, and a comparison lost in transit is asked again, not booked as failed;
+- times out the requests still unanswered a deadline after their last re-send: only that
+  silence, or a failure the judge answered, counts against ``MIN_SUCCESS_RATE``; the
+  continuation that follows applies ``decide()`` as always (a wave whose every comparison
+  failed ends the batch ``judge_failed_wave``);
 - re-sends the trigger a lost message should have sent: continuation for a complete but
   undecided wave, finalization for a batch marked for scoring;
 - fails a batch that cannot progress, with the reason ``stalled``: one whose trigger it
@@ -12,14 +20,21 @@ It never decides how a batch ends by a rule of its own. It
   with ``decide()``: ``decide()`` could not run to completion, and a failure event tells
   the producer so instead of leaving the batch silent forever.
 
-Re-sends back off: the k-th for the same wave and state waits for
-``sweep_interval_seconds * 2**(k-1)`` of silence, so a congested queue is not flooded with
-duplicates and a slow batch is not failed early (about an hour with the defaults). The
-count lives in the batch's progress (``processing_metadata["sweep_retriggers"]``).
+Deadlines are the judge kind's (``resend_<kind>_after_seconds``, D): a request is overdue
+once it was sent ``D - interval`` ago and the batch has been silent as long, so with a sweep
+every interval it is re-sent within D, and a judge that never answers ends its batch
+within two deadlines (one re-send). Batch silence keeps a busy judge whose queue is long
+from being flooded with duplicates: while answers arrive, nothing is re-sent.
 
-Every change happens under the batch row lock and stamps ``last_activity_at``, so two
-sweeps running at once act once: the second sees the first's timeouts and its fresh stamp.
-The receiving tasks are idempotent, so a re-sent trigger that crosses a late original is
+Trigger re-sends back off: the k-th for the same wave and state waits for
+``sweep_interval_seconds * 2**(k-1)`` of silence, so a congested queue is not flooded with
+duplicates and a slow batch is not failed early. The count lives in the batch's progress
+(``processing_metadata["sweep_retriggers"]``).
+
+Every action happens under the batch row lock and stamps ``last_activity_at``, so two
+sweeps running at once act once: the second skips the locked batch or sees the fresh
+stamp. A batch whose lock is held is skipped (someone is working on it). The receiving
+tasks are idempotent, so a re-sent request or trigger that crosses a late original is
 harmless.
 """
 
@@ -44,6 +59,8 @@ from cj_worker.db.progress import SWEEP_RETRIGGERS, SweepRetriggers, load_progre
 from cj_worker.db.states import BatchState, ComparisonRowStatus
 from cj_worker.tasks import base, unit_of_work
 from cj_worker.tasks.base import Message, cj_task, log
+from cj_worker.tasks.dispatch import Dispatch
+from cj_worker.tasks.judging import dispatches
 from cj_worker.tasks.messages import continue_batch_message, finalize_message
 from cj_worker.tasks.outcomes import Outcome
 from cj_worker.tasks.unit_of_work import Effects
@@ -51,7 +68,12 @@ from cj_worker.tasks.unit_of_work import Effects
 STALLED = Reason.STALLED.value
 """Final reason of a batch the sweep failed because it could not progress."""
 FAILURE_REASONS = frozenset(
-    {Reason.LOW_SUCCESS_RATE.value, Reason.JUDGE_FAILED_WAVE.value, Reason.STALLED.value}
+    {
+        Reason.LOW_SUCCESS_RATE.value,
+        Reason.JUDGE_FAILED_WAVE.value,
+        Reason.STALLED.value,
+        Reason.JUDGE_UNAUTHORIZED.value,
+    }
 )
 """Final reasons that end a batch through ``cj.finalize_failure``: every reason the
 decision pairs with ``Action.FINALIZE_FAILURE``, and the sweep's own ``stalled``. A lost
@@ -65,22 +87,37 @@ class SweepPolicy:
     """When one sweep pass acts, from the settings and the time it started."""
 
     now: datetime
-    comparison_timeout: timedelta
     interval: timedelta
     max_retriggers: int
+    max_resends: int
+    resend_after: dict[str, timedelta]
+    """Re-send deadline per judge kind (``simulated``, ``llm``, ``external``)."""
 
     @classmethod
     def of(cls, settings: Settings, now: datetime) -> SweepPolicy:
         return cls(
             now=now,
-            comparison_timeout=timedelta(seconds=settings.comparison_timeout_seconds),
             interval=timedelta(seconds=settings.sweep_interval_seconds),
             max_retriggers=settings.sweep_max_retriggers,
+            max_resends=settings.judge_max_resends,
+            resend_after={
+                kind: timedelta(seconds=settings.resend_after_seconds(kind))
+                for kind in ("simulated", "llm", "external")
+            },
         )
 
     @property
-    def timeout_before(self) -> datetime:
-        return self.now - self.comparison_timeout
+    def idle_before(self) -> datetime:
+        """Batches quiet since before this are looked at."""
+        return self.now - self.interval
+
+    def overdue_before(self, judge_kind: str) -> datetime:
+        """Requests of this judge kind last sent before this are overdue.
+
+        ``deadline - interval`` ago: the next pass would be past the deadline.
+        """
+        deadline = self.resend_after.get(judge_kind, self.resend_after["external"])
+        return self.now - max(deadline - self.interval, self.interval)
 
     def silent_long_enough(self, last_activity: datetime, retriggers: int) -> bool:
         """Whether a batch re-triggered ``retriggers`` times has been quiet long enough."""
@@ -96,21 +133,26 @@ class BatchSweep(Effects):
     stalled: bool = False
 
 
+REPORT_KEYS = ("dispatched", "resent", "timed_out", "continuations", "finalizations", "stalled")
+"""What a pass reports: requests sent for the first time, re-sent, timed out; triggers."""
+
+
 @cj_task(task_names.SWEEP)
 def sweep() -> dict[str, int]:
-    """One pass over the live batches; returns counts of what it did."""
+    """One pass over the quiet live batches; returns counts of what it did."""
     policy = SweepPolicy.of(base.settings(), utc_now())
     url = base.database_url()
     with session_scope(url) as session:
-        stale = repositories.batches_with_stale_comparisons(session, policy.timeout_before)
-        idle = repositories.idle_batches(session, policy.now - policy.interval)
-    report = {"timed_out": 0, "continuations": 0, "finalizations": 0, "stalled": 0}
-    for batch_id in sorted(set(stale) | set(idle)):
+        idle = repositories.idle_batches(session, policy.idle_before)
+    report = dict.fromkeys(REPORT_KEYS, 0)
+    for batch_id in sorted(idle):
         done = unit_of_work.run(
             partial(sweep_batch, batch_id=batch_id, policy=policy), database_url=url
         )
         report["timed_out"] += done.timed_out
         report["stalled"] += int(done.stalled)
+        for dispatch in done.dispatches:
+            report["resent" if dispatch.sends else "dispatched"] += 1
         for message in done.messages:
             report[f"{_kind(message)}s"] += 1
     if any(report.values()):
@@ -119,14 +161,29 @@ def sweep() -> dict[str, int]:
 
 
 def sweep_batch(session: Session, batch_id: uuid.UUID, policy: SweepPolicy) -> BatchSweep:
-    """Time out, re-trigger or fail one batch, under its lock."""
-    batch = repositories.lock_batch(session, batch_id)
+    """Send, re-send, time out, re-trigger or fail one batch, under its lock."""
+    batch = repositories.lock_batch(session, batch_id, skip_locked=True)
     if batch is None or batch.state.is_terminal:
         return BatchSweep(Outcome.LEFT_ALONE)
-    timed_out = _time_out(session, batch, policy)
+    requests: list[Dispatch] = []
+    timed_out = 0
+    if batch.state is BatchState.COLLECTING:
+        requests = _requests_due(session, batch, policy)
+        timed_out = _time_out(session, batch, policy)
+    observations: list[metrics.Observation] = []
+    if requests:
+        batch.last_activity_at = policy.now
+        resent = sum(1 for request in requests if request.sends)
+        if resent:
+            observations.append(metrics.SweepActed("resent", resent))
+        if len(requests) > resent:
+            observations.append(metrics.SweepActed("dispatched", len(requests) - resent))
+    if timed_out:
+        observations.append(metrics.SweepActed("timed_out", timed_out))
     quiet = BatchSweep(
-        Outcome.TIMED_OUT if timed_out else Outcome.LEFT_ALONE,
-        observations=[metrics.SweepActed("timed_out", timed_out)] if timed_out else [],
+        Outcome.TIMED_OUT if timed_out else (Outcome.RESENT if requests else Outcome.LEFT_ALONE),
+        observations=observations,
+        dispatches=requests,
         timed_out=timed_out,
     )
     trigger = _lost_trigger(session, batch)
@@ -163,9 +220,41 @@ def sweep_batch(session: Session, batch_id: uuid.UUID, policy: SweepPolicy) -> B
         Outcome.STALLED if stalled else Outcome.RETRIGGERED,
         messages=[trigger],
         observations=observations,
+        dispatches=requests,
         timed_out=timed_out,
         stalled=stalled,
     )
+
+
+def _judge_kind(batch: Batch) -> str:
+    kind = batch.judge.get("kind") if isinstance(batch.judge, dict) else None
+    return str(kind or "external")
+
+
+def _requests_due(session: Session, batch: Batch, policy: SweepPolicy) -> list[Dispatch]:
+    """Requests never sent, and (after the judge's deadline of silence) those to re-send."""
+    overdue_before = policy.overdue_before(_judge_kind(batch))
+    rows = repositories.requests_due(
+        session,
+        batch.id,
+        unsent_before=policy.idle_before,
+        overdue_before=overdue_before if batch.last_activity_at <= overdue_before else None,
+        max_sends=policy.max_resends,
+    )
+    if not rows:
+        return []
+    resent = [row for row in rows if row.sends]
+    if resent:
+        log.warning(
+            "sweep re-sent unanswered judge requests",
+            extra={"batch_id": str(batch.id), "wave": batch.current_wave, "count": len(resent)},
+        )
+    if len(rows) > len(resent):
+        log.warning(
+            "sweep sent judge requests whose dispatch was lost",
+            extra={"batch_id": str(batch.id), "count": len(rows) - len(resent)},
+        )
+    return dispatches(batch, repositories.load_essays(session, batch.id), rows)
 
 
 def _kind(message: Message) -> str:
@@ -174,15 +263,26 @@ def _kind(message: Message) -> str:
 
 
 def _time_out(session: Session, batch: Batch, policy: SweepPolicy) -> int:
+    """Time out requests unanswered a deadline after their last re-send (batch silent)."""
+    overdue_before = policy.overdue_before(_judge_kind(batch))
+    if batch.last_activity_at > overdue_before:
+        return 0
     timed_out = repositories.time_out_comparisons(
-        session, batch.id, policy.timeout_before, policy.now
+        session,
+        batch.id,
+        sent_before=overdue_before,
+        min_sends=policy.max_resends + 1,
+        now=policy.now,
     )
     if timed_out:
         repositories.count_comparisons(
             batch, ComparisonRowStatus.PENDING, ComparisonRowStatus.TIMED_OUT, timed_out
         )
         batch.last_activity_at = policy.now
-        log.warning("comparisons timed out", extra={"batch_id": str(batch.id), "count": timed_out})
+        log.warning(
+            "comparisons timed out: no answer after every re-send",
+            extra={"batch_id": str(batch.id), "count": timed_out},
+        )
     return timed_out
 
 

@@ -1,20 +1,26 @@
 """Run a task body in one transaction, then act on what it returned: the shells' one rule.
 
 A body takes the session, changes the database, and returns :class:`Effects`: its outcome,
-the messages to send and the metric observations to record. It sends and records nothing
-itself. :func:`run` commits the transaction and only then records the observations and
-sends the messages, so
+the judge requests and messages to send and the metric observations to record. It sends
+and records nothing itself. :func:`run` commits the transaction and only then records the
+observations, delivers the judge requests and sends the messages, so
 
 - nothing leaves the process while the batch row lock is held (in eager mode and in the
   embedded runner a sent message runs its task inline, which would wait for that lock);
 - a body that raises, or a commit that fails, sends and counts nothing: the retry finds
   the database as it was and does the work once;
-- a crash between commit and send loses a message, never a decision: the sweep re-sends
-  the trigger that went missing.
+- a crash between commit and send loses nothing: judge requests leave through their
+  comparison rows, which the sweep sends if the delivery never counted them
+  (:mod:`cj_worker.tasks.dispatch`), and a lost trigger is re-derived by the sweep from
+  the committed state.
 
-Observations are recorded before the messages are sent: they describe the committed
-change, which a broker failure while sending does not undo (and the retry, finding the
-change made, will not record it again).
+Every transaction bounds its wait for a row lock (``db_lock_timeout_seconds``): a task
+stuck behind a long lock fails with a transient error and is retried with backoff instead
+of being killed by its time limit.
+
+Observations are recorded before anything is sent: they describe the committed change,
+which a broker failure while sending does not undo (and the retry, finding the change
+made, will not record it again).
 """
 
 from __future__ import annotations
@@ -26,10 +32,12 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from cj_worker.core.decision import Reason
+from cj_worker.db import repositories
 from cj_worker.db.engine import session_scope
 from cj_worker.metrics import Observation
 from cj_worker.tasks import base
 from cj_worker.tasks.base import Message, Transport
+from cj_worker.tasks.dispatch import Dispatch, deliver
 from cj_worker.tasks.outcomes import Outcome
 
 
@@ -44,9 +52,11 @@ class Effects:
     outcome: Outcome | Reason
     """:class:`Outcome`, or the decision's ``Reason`` for a continuation that decided."""
     messages: list[Message] = field(default_factory=list)
-    """Sent in order after the commit."""
+    """Sent in order after the commit (and after the dispatches)."""
     observations: list[Observation] = field(default_factory=list)
     """Metric events, recorded after the commit."""
+    dispatches: list[Dispatch] = field(default_factory=list)
+    """Judge requests, delivered and counted after the commit (:func:`dispatch.deliver`)."""
 
 
 E = TypeVar("E", bound=Effects)
@@ -64,14 +74,24 @@ def run(
     ``transport`` to the current one (:func:`base.set_transport`). Exceptions of the body
     or the commit propagate with nothing sent or recorded.
     """
-    with session_scope(database_url or base.database_url()) as session:
+    url = database_url or base.database_url()
+    with session_scope(url) as session:
+        repositories.bound_lock_wait(session, base.settings().db_lock_timeout_seconds)
         effects = body(session)
-    apply_effects(effects, transport)
+    apply_effects(effects, transport, database_url=url)
     return effects
 
 
-def apply_effects(effects: Effects, transport: Transport | None = None) -> None:
-    """Record the observations, then send the messages; call it after the commit."""
+def apply_effects(
+    effects: Effects, transport: Transport | None = None, *, database_url: str | None = None
+) -> None:
+    """Record the observations, deliver the judge requests, send the messages.
+
+    Call it after the commit; ``database_url`` (default: the task settings') is where the
+    sends of the judge requests are counted.
+    """
     for observation in effects.observations:
         observation.record()
+    if effects.dispatches:
+        deliver(effects.dispatches, database_url or base.database_url(), transport)
     base.send(effects.messages, transport)

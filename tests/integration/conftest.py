@@ -17,6 +17,9 @@ from cj_worker.celery_app import configure
 from cj_worker.config import Settings
 
 REDIS_URL = os.environ.get("CJ_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+RESULT_TOKEN_SECRET = "integration-tests-result-token-secret"
+"""Workers refuse to start without one; a test that answers comparisons itself signs with
+it (``cj_worker.tokens.token_for(id, [RESULT_TOKEN_SECRET.encode()])``)."""
 
 
 @pytest.fixture(scope="session")
@@ -42,9 +45,11 @@ def worker_env(pg_url: str, redis_url: str) -> dict[str, str]:
     env.update(
         CJ_DATABASE_URL=pg_url,
         CJ_BROKER_URL=redis_url,
-        CJ_SWEEP_INTERVAL_SECONDS="3600",
+        # No beat runs in these tests: the default sweep interval is left, which fits the
+        # other time settings (a worker refuses settings that do not fit together).
         # Several workers may run at once: only a test that scrapes one gives it a port.
         CJ_METRICS_PORT="0",
+        CJ_RESULT_TOKEN_SECRETS=RESULT_TOKEN_SECRET,
         PYTHONUNBUFFERED="1",
     )
     return env

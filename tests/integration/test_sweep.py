@@ -1,4 +1,5 @@
-"""``cj.sweep`` on PostgreSQL: timeouts, lost triggers, stalled batches, two sweeps at once.
+"""``cj.sweep`` on PostgreSQL: re-sends, timeouts, lost triggers, stalled batches, two sweeps
+at once, a batch someone else holds.
 
 The sweep runs in this process against a database of this module's own (emptied before
 every test, so a report counts this test's batches only); the messages it sends are
@@ -29,26 +30,33 @@ from cj_worker.tasks.base import Message
 from cj_worker.tasks.continuation import continue_batch, run_continuation
 from cj_worker.tasks.finalize import finalize_failure, finalize_scoring
 from cj_worker.tasks.outcomes import Outcome
-from cj_worker.tasks.sweep import RETRIGGERS_KEY, STALLED, SweepPolicy, sweep, sweep_batch
+from cj_worker.tasks.sweep import (
+    REPORT_KEYS,
+    RETRIGGERS_KEY,
+    STALLED,
+    SweepPolicy,
+    sweep,
+    sweep_batch,
+)
 from tests.databases import temporary_database
 from tests.unit.tasks.builders import (
     PENDING,
     Row,
-    backdate_comparisons,
     batch_results,
     comparisons,
     decisions,
     read_batch,
     seed_batch,
+    sent_ago,
     update_batch,
 )
 from tests.unit.tasks.transports import CapturingTransport, capturing
 
 pytestmark = pytest.mark.integration
 
-TIMEOUT = timedelta(seconds=900)
-"""The default ``comparison_timeout_seconds``."""
-INTERVAL = timedelta(seconds=60)
+DEADLINE = timedelta(seconds=10)
+"""The default ``resend_simulated_after_seconds`` (the seeded batches' judge is simulated)."""
+INTERVAL = timedelta(seconds=5)
 """The default ``sweep_interval_seconds``."""
 QUIET = INTERVAL * 5
 
@@ -79,16 +87,9 @@ def sent(url: str) -> Iterator[CapturingTransport]:
         yield transport
 
 
-def report(
-    timed_out: int = 0, continuations: int = 0, finalizations: int = 0, stalled: int = 0
-) -> dict[str, int]:
+def report(**counts: int) -> dict[str, int]:
     """The sweep's report, zero where not given."""
-    return {
-        "timed_out": timed_out,
-        "continuations": continuations,
-        "finalizations": finalizations,
-        "stalled": stalled,
-    }
+    return {key: counts.get(key, 0) for key in REPORT_KEYS}
 
 
 def continuation(batch_id: uuid.UUID, wave: int) -> Message:
@@ -104,25 +105,30 @@ def go_quiet(url: str, batch_id: uuid.UUID, age: timedelta) -> None:
     update_batch(url, batch_id, last_activity_at=utc_now() - age)
 
 
-# ------------------------------------------------------------------------- timeouts
+# ------------------------------------------------------------------ re-sends, timeouts
 
 
-def test_comparisons_pending_past_the_timeout_fail_and_coverage_retries_the_pair(
+def test_silence_after_the_re_send_fails_the_comparison_and_coverage_retries_the_pair(
     url: str, sent: CapturingTransport
 ) -> None:
-    silent = seed_batch(url, 2, [Row(0, 1, PENDING)])
-    backdate_comparisons(url, silent.id, TIMEOUT + timedelta(seconds=5))
-    waiting = seed_batch(url, 4, [Row(0, 1, PENDING), Row(2, 3, PENDING)])
-    backdate_comparisons(url, waiting.id, TIMEOUT - timedelta(seconds=60))
+    silent = seed_batch(url, 2, [Row(0, 1, PENDING)], quiet_for=QUIET)
+    sent_ago(url, silent.id, DEADLINE + timedelta(seconds=5), sends=2)
+    lost = seed_batch(url, 4, [Row(0, 1, PENDING), Row(2, 3, PENDING)], quiet_for=QUIET)
+    sent_ago(url, lost.id, DEADLINE + timedelta(seconds=5))
 
-    assert sweep() == report(timed_out=1, continuations=1)
+    assert sweep() == report(timed_out=1, resent=2, continuations=1)
 
     [row] = comparisons(url, silent.id)
     assert (row.status, row.error_code) == (ComparisonRowStatus.TIMED_OUT, "timeout")
     batch = read_batch(url, silent.id)
     assert (batch.comparisons_succeeded, batch.comparisons_failed) == (0, 1)
-    assert {row.status for row in comparisons(url, waiting.id)} == {PENDING}
-    assert sent.take() == [continuation(silent.id, 1)]
+    assert {(row.status, row.sends) for row in comparisons(url, lost.id)} == {(PENDING, 2)}
+    assert read_batch(url, lost.id).comparisons_failed == 0, "lost is not failed"
+    messages = sent.take()
+    assert continuation(silent.id, 1) in messages
+    assert sorted(
+        m.kwargs["request"]["comparison_id"] for m in messages if "request" in m.kwargs
+    ) == (sorted(str(row.id) for row in comparisons(url, lost.id)))
 
     # The continuation counts the timeout as a failed attempt and asks for the pair again.
     with session_scope(url) as session:
@@ -192,10 +198,10 @@ def test_a_batch_stuck_in_scoring_gets_its_finalization_again(
 
 def test_healthy_and_finished_batches_are_left_alone(url: str, sent: CapturingTransport) -> None:
     slow = seed_batch(url, 4, [Row(0, 1), Row(2, 3, PENDING)], quiet_for=QUIET)
-    backdate_comparisons(url, slow.id, QUIET)
+    sent_ago(url, slow.id, INTERVAL / 2)  # within its deadline
     seed_batch(url, 4, [Row(0, 1), Row(2, 3)])  # wave complete a moment ago
     done = seed_batch(url, 4, [Row(0, 1, PENDING)], state=BatchState.COMPLETED, quiet_for=QUIET)
-    backdate_comparisons(url, done.id, TIMEOUT * 2)
+    sent_ago(url, done.id, QUIET, sends=2)
 
     assert sweep() == report()
     assert sent.messages == []
@@ -268,21 +274,11 @@ def test_a_finalization_that_keeps_failing_ends_in_a_failure_event(
 # -------------------------------------------------------------- two sweeps at once
 
 
-def _waiting_for_a_lock(url: str) -> bool:
-    with get_engine(url).connect() as connection:
-        waiting = connection.scalar(
-            sa.text(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        )
-    return bool(waiting)
-
-
-def test_a_sweep_waiting_on_the_lock_sees_what_the_first_one_did(url: str) -> None:
+def test_a_sweep_skips_a_batch_someone_else_holds(url: str) -> None:
+    """A batch whose lock is held is being worked on: the sweep neither waits nor acts."""
     batch = seed_batch(url, 4, [Row(0, 1, PENDING), Row(2, 3, PENDING)], quiet_for=QUIET)
-    backdate_comparisons(url, batch.id, TIMEOUT * 2)
-    policy = SweepPolicy(utc_now(), TIMEOUT, INTERVAL, max_retriggers=5)
+    sent_ago(url, batch.id, QUIET, sends=2)
+    policy = SweepPolicy.of(get_settings(), utc_now())
     second: list[tuple[Outcome | Reason, int, list[Message]]] = []
 
     def second_sweep() -> None:
@@ -293,12 +289,10 @@ def test_a_sweep_waiting_on_the_lock_sees_what_the_first_one_did(url: str) -> No
     with session_scope(url) as session:
         first = sweep_batch(session, batch.id, policy)
         thread = threading.Thread(target=second_sweep)
+        started = time.monotonic()
         thread.start()
-        deadline = time.monotonic() + 10
-        while not _waiting_for_a_lock(url):
-            assert time.monotonic() < deadline, "the second sweep never waited for the lock"
-            time.sleep(0.05)
-    thread.join(timeout=10)
+        thread.join(timeout=10)
+        assert time.monotonic() - started < 5, "the second sweep did not wait for the lock"
 
     assert (first.outcome, first.timed_out, first.messages) == (
         Outcome.RETRIGGERED,
@@ -309,14 +303,17 @@ def test_a_sweep_waiting_on_the_lock_sees_what_the_first_one_did(url: str) -> No
     assert read_batch(url, batch.id).comparisons_failed == 2
 
 
-def test_two_sweeps_at_once_time_out_once_and_send_one_trigger_per_batch(
-    url: str, sent: CapturingTransport
-) -> None:
+def test_two_sweeps_at_once_act_once_per_batch(url: str, sent: CapturingTransport) -> None:
     timed = []
     for _ in range(3):
         batch = seed_batch(url, 4, [Row(0, 1, PENDING), Row(2, 3, PENDING)], quiet_for=QUIET)
-        backdate_comparisons(url, batch.id, TIMEOUT * 2)
+        sent_ago(url, batch.id, QUIET, sends=2)
         timed.append(batch.id)
+    resent = []
+    for _ in range(2):
+        batch = seed_batch(url, 4, [Row(0, 1), Row(2, 3, PENDING)], quiet_for=QUIET)
+        sent_ago(url, batch.id, QUIET)
+        resent.append(batch.id)
     lost = [seed_batch(url, 4, [Row(0, 1), Row(2, 3)], quiet_for=QUIET).id for _ in range(3)]
     scoring = seed_batch(
         url,
@@ -342,9 +339,10 @@ def test_two_sweeps_at_once_time_out_once_and_send_one_trigger_per_batch(
 
     assert len(reports) == 2
     assert {key: sum(r[key] for r in reports) for key in reports[0]} == report(
-        timed_out=6, continuations=6, finalizations=1
+        timed_out=6, resent=2, continuations=6, finalizations=1
     )
-    assert sorted(sent.messages, key=str) == sorted(
+    triggers = [message for message in sent.messages if "request" not in message.kwargs]
+    assert sorted(triggers, key=str) == sorted(
         [continuation(batch_id, 1) for batch_id in timed + lost]
         + [finalization(task_names.FINALIZE_SCORING, scoring)],
         key=str,
@@ -352,3 +350,5 @@ def test_two_sweeps_at_once_time_out_once_and_send_one_trigger_per_batch(
     with session_scope(url) as session:
         failed = session.scalars(sa.select(Batch.comparisons_failed).where(Batch.id.in_(timed)))
         assert list(failed) == [2, 2, 2]
+    for batch_id in resent:
+        assert [row.sends for row in comparisons(url, batch_id) if row.status is PENDING] == [2]

@@ -19,6 +19,7 @@ from cj_worker import client, task_names
 from cj_worker.celery_app import configure
 from cj_worker.config import Settings
 from cj_worker.db.engine import session_scope
+from cj_worker.llm_spec import LlmJudge
 from cj_worker.payloads import (
     BatchRequest,
     ComparisonResult,
@@ -37,6 +38,7 @@ class Received:
     task: str
     kwargs: dict[str, Any]
     content_type: str | None
+    kwargsrepr: str = ""
 
 
 def drain(app: Celery, queue: str) -> list[Received]:
@@ -48,7 +50,14 @@ def drain(app: Celery, queue: str) -> list[Received]:
             while simple.qsize():
                 message = simple.get(timeout=1)
                 _, kwargs, _ = message.payload
-                received.append(Received(message.headers["task"], kwargs, message.content_type))
+                received.append(
+                    Received(
+                        message.headers["task"],
+                        kwargs,
+                        message.content_type,
+                        message.headers.get("kwargsrepr", ""),
+                    )
+                )
                 message.ack()
         finally:
             simple.close()
@@ -98,7 +107,10 @@ def test_submit_batch_sends_a_valid_request_to_the_intake_queue(producer: Celery
 
 
 def test_submit_batch_sends_the_result_queue_and_grade_scale(producer: Celery) -> None:
-    anchors = [EssayIn(id="a", is_anchor=True, grade="merit", true_score=0.0), *essays(2)]
+    anchors = [
+        EssayIn(id="a", text="anchor", is_anchor=True, grade="merit", true_score=0.0),
+        *essays(2),
+    ]
     client.submit_batch(
         anchors,
         result_task="producer.cj_result",
@@ -133,13 +145,29 @@ def test_a_chosen_batch_id_makes_a_resubmission_the_same_request(producer: Celer
 @pytest.mark.parametrize(
     ("arguments", "named"),
     [
-        ({"essays": [EssayIn(id="a", true_score=0), EssayIn(id="a", true_score=1)]}, "duplicate"),
+        (
+            {
+                "essays": [
+                    EssayIn(id="a", text="x", true_score=0),
+                    EssayIn(id="a", text="y", true_score=1),
+                ]
+            },
+            "duplicate",
+        ),
         ({"essays": []}, "essays"),
         ({"budget": 0}, "budget"),
         ({"settings": {"max_iterations": -1}}, "max_iterations"),
         ({"settings": {"no_such_knob": 1}}, "no_such_knob"),
-        ({"essays": [{"id": "a"}, {"id": "b"}]}, "true_score"),
-        ({"essays": [{"id": "a", "is_anchor": True, "true_score": 0}]}, "needs a grade"),
+        ({"essays": [{"id": "a", "text": "x"}, {"id": "b", "text": "y"}]}, "true_score"),
+        (
+            {"essays": [{"id": "a", "text": "x", "is_anchor": True, "true_score": 0}]},
+            "needs a grade",
+        ),
+        ({"essays": [{"id": "a", "true_score": 0}]}, "essays.0.text: Field required"),
+        ({"budget": "40"}, "budget: Input should be a valid integer"),
+        ({"tenant": ""}, "tenant"),
+        ({"result_task": "cj.create_batch"}, "a name of cj-worker's own tasks"),
+        ({"judge": ExternalJudge.model_construct(task="cj.sweep")}, "own tasks"),
     ],
 )
 def test_submit_batch_validates_before_touching_the_broker(
@@ -157,7 +185,7 @@ def test_a_bad_request_fails_fast_even_when_the_broker_is_down() -> None:
     configure(app, Settings(broker_url="redis://127.0.0.1:1/0"))
     started = time.monotonic()
     with pytest.raises(PayloadError):
-        client.submit_batch([EssayIn(id="a")], budget=0, app=app)
+        client.submit_batch([EssayIn(id="a", text="x")], budget=0, app=app)
     assert time.monotonic() - started < 1.0, "validation must come before any connection"
     app.close()
 
@@ -167,6 +195,7 @@ def test_record_result_sends_a_success_to_the_callback_queue(producer: Celery) -
 
     client.record_result(
         comparison_id,
+        token="the-token",
         winner="B",
         judge_id="gpt-x",
         confidence=0.8,
@@ -179,6 +208,7 @@ def test_record_result_sends_a_success_to_the_callback_queue(producer: Celery) -
     result = parse(ComparisonResult, message.kwargs["result"])
     assert result == ComparisonResult(
         comparison_id=comparison_id,
+        token="the-token",
         status="succeeded",
         winner="B",
         judge_id="gpt-x",
@@ -191,7 +221,12 @@ def test_record_result_without_a_winner_is_a_failure(producer: Celery) -> None:
     comparison_id = uuid.uuid4()
 
     client.record_result(
-        comparison_id, winner=None, error_code="rate_limited", error_detail="429", app=producer
+        comparison_id,
+        token="t",
+        winner=None,
+        error_code="rate_limited",
+        error_detail="429",
+        app=producer,
     )
 
     [message] = drain(producer, task_names.CALLBACKS_QUEUE)
@@ -212,7 +247,7 @@ def test_record_result_validates_before_sending(
     producer: Celery, arguments: dict[str, Any], named: str
 ) -> None:
     with pytest.raises(PayloadError, match=named):
-        client.record_result(uuid.uuid4(), app=producer, **arguments)
+        client.record_result(uuid.uuid4(), token="t", app=producer, **arguments)
     assert drain(producer, task_names.CALLBACKS_QUEUE) == []
 
 
@@ -240,3 +275,67 @@ def test_status_reads_the_configured_database(database_url: str) -> None:
     assert (status.submitted, status.success_rate) == (0, None)
     assert results.essays == []
     assert results.stop_reason is None
+
+
+def test_monitoring_sees_ids_never_essays_or_tokens(producer: Celery) -> None:
+    secret_essay = [EssayIn(id="s0", text="My grandmother's secret", true_score=0.0)]
+    client.submit_batch([*secret_essay, *essays(2)[1:]], app=producer)
+    client.record_result(
+        uuid.uuid4(), token="forge-me-not", winner="A", justification="quotes", app=producer
+    )
+
+    [batch] = drain(producer, task_names.INTAKE_QUEUE)
+    [answer] = drain(producer, task_names.CALLBACKS_QUEUE)
+    assert "'s0'" in batch.kwargsrepr, "ids are shown"
+    assert "grandmother" not in batch.kwargsrepr
+    assert "'text': '<23 chars>'" in batch.kwargsrepr
+    assert "forge-me-not" not in answer.kwargsrepr
+    assert "quotes" not in answer.kwargsrepr
+    assert batch.kwargs["request"]["essays"][0]["text"] == "My grandmother's secret", (
+        "the task itself gets the essay"
+    )
+
+
+def test_reads_that_name_a_tenant_see_only_its_batches(database_url: str) -> None:
+    with session_scope(database_url) as session:
+        ours = make_batch(session, 3, total_budget=12)
+        ours.tenant = "school-1"
+        untenanted = make_batch(session, 3, total_budget=12)
+        ours_id, untenanted_id = ours.id, untenanted.id
+
+    assert client.get_status(ours_id, tenant="school-1").tenant == "school-1"
+    assert client.get_results(ours_id, tenant="school-1").status.batch_id == ours_id
+    assert client.get_status(ours_id).tenant == "school-1", "no tenant named: no scope"
+    for batch_id in (ours_id, untenanted_id, uuid.uuid4()):
+        for read in (client.get_status, client.get_results):
+            with pytest.raises(client.UnknownBatchError) as raised:
+                read(batch_id, tenant="school-2")
+            assert str(raised.value) == f"no batch {batch_id} of tenant 'school-2'", (
+                "another tenant's batch reads exactly like one that does not exist"
+            )
+
+
+def test_submit_batch_sends_an_llm_judge_with_its_assignment_and_rubric(producer: Celery) -> None:
+    judge = LlmJudge(base_url="http://127.0.0.1:11434/v1", model="llama3.1", concurrency=2)
+
+    client.submit_batch(
+        essays(), judge=judge, assignment="Describe a storm.", rubric="Vivid.", app=producer
+    )
+
+    [message] = drain(producer, task_names.INTAKE_QUEUE)
+    request = parse(BatchRequest, message.kwargs["request"])
+    assert isinstance(request.judge, LlmJudge)
+    assert (request.judge.model, request.judge.concurrency) == ("llama3.1", 2)
+    assert (request.assignment, request.rubric) == ("Describe a storm.", "Vivid.")
+    assert (request.judge.assignment, request.judge.rubric) == ("Describe a storm.", "Vivid."), (
+        "the judge's spec carries the prompt context to the judge workers"
+    )
+
+
+def test_batch_request_validates_without_sending(producer: Celery) -> None:
+    request = client.batch_request(essays(), budget=7, rubric="Clear.")
+
+    assert (request.budget, request.rubric) == (7, "Clear.")
+    assert drain(producer, task_names.INTAKE_QUEUE) == []
+    with pytest.raises(PayloadError, match="budget"):
+        client.batch_request(essays(), budget=0)

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from cj_worker.config import AlgorithmSettings, PairingPolicy, Settings, get_settings
+from cj_worker.config import Settings, get_settings, timing_problems
+from cj_worker.core.settings import AlgorithmSettings, PairingPolicy
 
 SPEC_DEFAULTS: dict[str, Any] = {
     "max_pairwise_comparisons": 300,
@@ -51,9 +52,12 @@ def test_the_deployment_defaults() -> None:
     assert settings.database_url.startswith("sqlite:///")
     assert settings.broker_url.startswith("redis://")
     assert settings.result_backend is None
-    assert settings.comparison_timeout_seconds > settings.sweep_interval_seconds
+    assert timing_problems(settings) == []
+    # The recovery budget of the issue: a lost simulated judgement is re-sent within 30 s.
+    assert settings.resend_simulated_after_seconds + settings.sweep_interval_seconds <= 30
     soft, hard = settings.task_soft_time_limit_seconds, settings.task_time_limit_seconds
-    assert soft < hard < settings.broker_visibility_timeout_seconds
+    visibility = settings.broker_visibility_timeout_seconds
+    assert settings.db_lock_timeout_seconds < soft < hard < visibility
 
 
 def test_the_algorithm_part_is_what_a_batch_snapshots() -> None:
@@ -99,7 +103,7 @@ def test_get_settings_reads_the_environment_once(monkeypatch: pytest.MonkeyPatch
         ("CJ_MAX_ITERATIONS", "0"),
         ("CJ_MIN_SUCCESS_RATE", "1.5"),
         ("CJ_BT_PRIOR_PRECISION", "0"),
-        ("CJ_COMPARISON_TIMEOUT_SECONDS", "soon"),
+        ("CJ_RESEND_SIMULATED_AFTER_SECONDS", "soon"),
     ],
 )
 def test_a_bad_environment_value_is_rejected_naming_the_setting(
@@ -161,9 +165,15 @@ def test_settings_are_immutable() -> None:
         ({"task_soft_time_limit_seconds": 400, "task_time_limit_seconds": 300}, "soft"),
         ({"task_time_limit_seconds": 3600, "broker_visibility_timeout_seconds": 3600}, "visib"),
         ({"task_time_limit_seconds": 4000, "broker_visibility_timeout_seconds": 3600}, "visib"),
+        # A retried task waits unacknowledged for its countdown (up to 120 s) first.
+        ({"task_time_limit_seconds": 300, "broker_visibility_timeout_seconds": 400}, "visib"),
+        ({"db_lock_timeout_seconds": 240}, "db_lock_timeout_seconds"),
+        ({"sweep_interval_seconds": 6}, "resend_simulated_after_seconds"),
+        ({"resend_external_after_seconds": 9, "sweep_interval_seconds": 5}, "resend_external"),
+        ({"resend_llm_after_seconds": 300}, "resend_llm_after_seconds"),
     ],
 )
-def test_time_limits_must_end_a_task_before_the_visibility_timeout(
+def test_time_settings_that_do_not_fit_together_are_refused_naming_them(
     monkeypatch: pytest.MonkeyPatch, limits: dict[str, int], named: str
 ) -> None:
     for name, value in limits.items():
@@ -177,9 +187,21 @@ def test_time_limits_below_the_visibility_timeout_are_accepted(
 ) -> None:
     monkeypatch.setenv("CJ_TASK_SOFT_TIME_LIMIT_SECONDS", "50")
     monkeypatch.setenv("CJ_TASK_TIME_LIMIT_SECONDS", "60")
-    monkeypatch.setenv("CJ_BROKER_VISIBILITY_TIMEOUT_SECONDS", "61")
+    monkeypatch.setenv("CJ_BROKER_VISIBILITY_TIMEOUT_SECONDS", "181")
     settings = Settings()
     assert (settings.task_time_limit_seconds, settings.broker_visibility_timeout_seconds) == (
         60,
-        61,
+        181,
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "seconds"), [("simulated", 11), ("llm", 1300), ("external", 901), ("other", 901)]
+)
+def test_each_judge_kind_has_its_re_send_deadline(kind: str, seconds: int) -> None:
+    settings = Settings(
+        resend_simulated_after_seconds=11,
+        resend_llm_after_seconds=1300,
+        resend_external_after_seconds=901,
+    )
+    assert settings.resend_after_seconds(kind) == seconds

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,3 +93,69 @@ def test_an_external_judge_cannot_run_embedded(configured: Path) -> None:
 
     assert error.value.exit_code == 2
     assert not configured.exists()
+
+
+# ------------------------------------------------------------------- reproducible runs
+
+
+def test_a_batch_id_is_derived_from_everything_in_the_request() -> None:
+    base_id = embedded.content_batch_id(request())
+
+    assert embedded.content_batch_id(request()) == base_id
+    assert base_id.version == 5
+    changed = [
+        request(budget=13),
+        request(settings={"pair_seed": 2}),
+        request(judge=SimulatedJudge(seed=2)),
+        request(essays=[EssayIn(id="e0", text="other", true_score=0.0)]),
+        request(
+            essays=[EssayIn(id=f"e{i}", text=f"essay {i}", true_score=i + 0.5) for i in range(5)]
+        ),
+    ]
+    assert len({embedded.content_batch_id(r) for r in changed} | {base_id}) == len(changed) + 1
+
+
+def results_of(url: str, chosen: BatchRequest) -> tuple[uuid.UUID, dict[str, object]]:
+    settings = get_settings().model_copy(update={"database_url": url})
+    try:
+        batch_id = embedded.run_batch(chosen, settings=settings)
+        output = client.get_results(batch_id, database_url=url).as_dict()
+    finally:
+        get_engine(url).dispose()
+    output.pop("duration_seconds")
+    return batch_id, output
+
+
+def test_the_same_request_gives_the_same_batch_and_results_on_any_database(
+    configured: Path, sqlite_template: Path, tmp_path: Path
+) -> None:
+    urls = []
+    for name in ("one.sqlite3", "two.sqlite3"):
+        shutil.copyfile(sqlite_template, tmp_path / name)
+        urls.append(f"sqlite:///{tmp_path / name}")
+
+    first = results_of(urls[0], request())
+    again = results_of(urls[1], request())
+
+    assert first == again
+    assert first[0] == embedded.content_batch_id(request())
+    assert results_of(urls[1], request(judge=SimulatedJudge(seed=9)))[1] != first[1]
+
+
+def test_running_the_same_request_again_on_the_same_database_changes_nothing(
+    configured: Path, migrated_sqlite_file: Path
+) -> None:
+    url = f"sqlite:///{migrated_sqlite_file}"
+
+    first = results_of(url, request())
+    again = results_of(url, request())
+
+    assert first == again
+
+
+def test_a_chosen_batch_id_is_kept(configured: Path, migrated_sqlite_file: Path) -> None:
+    chosen = uuid.uuid4()
+
+    batch_id, _ = results_of(f"sqlite:///{migrated_sqlite_file}", request(batch_id=chosen))
+
+    assert batch_id == chosen

@@ -10,6 +10,8 @@ import pytest
 
 import cj_worker
 from cj_worker import errors
+from cj_worker.budget import BudgetError
+from cj_worker.cli.batches import BatchFailedError
 from cj_worker.cli.parsing import UsageError
 from cj_worker.client import UnknownBatchError
 from cj_worker.core.bt import BTInputError
@@ -21,6 +23,7 @@ from cj_worker.core.plotting import PlottingUnavailableError
 from cj_worker.core.wave import WaveStepError
 from cj_worker.db.migrate import MigrationsNotFoundError
 from cj_worker.db.repositories.conflicts import UnsupportedDatabaseError
+from cj_worker.decisions_file import DecisionFileError
 from cj_worker.embedded import EmbeddedRunError
 from cj_worker.essay_files import EssayFileError
 from cj_worker.harness.runner import HarnessError
@@ -34,7 +37,10 @@ from cj_worker.judges.llm.http import (
 )
 from cj_worker.judges.llm.limits import NoPermitError
 from cj_worker.payloads import PayloadError
-from cj_worker.tasks.callbacks import UnknownComparisonError
+from cj_worker.scoring import ScoringInputError
+from cj_worker.tasks.callbacks import ResultRefusedError, UnknownComparisonError
+from cj_worker.tasks.intake import BatchConflictError
+from cj_worker.tokens import MissingTokenSecretError
 
 DOCUMENTED: dict[type[CJWorkerError], tuple[type[Exception], int]] = {
     # error: (the builtin base it keeps, its exit code)
@@ -48,7 +54,14 @@ DOCUMENTED: dict[type[CJWorkerError], tuple[type[Exception], int]] = {
     MigrationsNotFoundError: (RuntimeError, 2),
     UnsupportedDatabaseError: (RuntimeError, 2),
     PlottingUnavailableError: (RuntimeError, 2),
+    BudgetError: (ValueError, 2),
+    DecisionFileError: (ValueError, 2),
+    ScoringInputError: (ValueError, 2),
+    ResultRefusedError: (PermissionError, 2),
+    BatchConflictError: (ValueError, 2),
+    MissingTokenSecretError: (RuntimeError, 2),
     errors.ServiceUnreachableError: (ConnectionError, 3),
+    BatchFailedError: (RuntimeError, 1),
     HistoryError: (ValueError, 1),
     BTInputError: (ValueError, 1),
     HarnessError: (RuntimeError, 1),
@@ -123,8 +136,8 @@ def test_an_exit_code_of_zero_is_refused() -> None:
 
 
 def test_one_plotting_error_for_both_plots() -> None:
-    from cj_worker import result_plot
-    from cj_worker.harness import plot
+    from cj_worker.harness import plot as harness_plot
+    from cj_worker.report import plot as result_plot
 
     assert result_plot.PlottingUnavailableError is PlottingUnavailableError
-    assert plot.PlottingUnavailableError is PlottingUnavailableError
+    assert harness_plot.PlottingUnavailableError is PlottingUnavailableError

@@ -6,6 +6,7 @@ Every SQL statement of the package lives in these modules; the task shells only 
 """
 
 from cj_worker.db.repositories.batches import (
+    bound_lock_wait,
     count_comparisons,
     get_batch,
     idle_batches,
@@ -16,12 +17,13 @@ from cj_worker.db.repositories.batches import (
 from cj_worker.db.repositories.comparisons import (
     RowCounts,
     batch_of_comparison,
-    batches_with_stale_comparisons,
     counters_from_rows,
     get_coverage_metrics_for_batch,
     load_history,
     load_judgements,
+    mark_sent,
     reload_comparison,
+    requests_due,
     time_out_comparisons,
     wave_has_pending,
 )
@@ -44,7 +46,7 @@ __all__ = [
     "ScoredEssay",
     "add_outbox_event",
     "batch_of_comparison",
-    "batches_with_stale_comparisons",
+    "bound_lock_wait",
     "count_comparisons",
     "counters_from_rows",
     "essay_result_of",
@@ -57,10 +59,12 @@ __all__ = [
     "load_judgements",
     "lock_batch",
     "mark_outbox_sent",
+    "mark_sent",
     "pending_outbox",
     "record_decision",
     "record_outbox_failure",
     "reload_comparison",
+    "requests_due",
     "store_batch_result",
     "store_essay_results",
     "time_out_comparisons",

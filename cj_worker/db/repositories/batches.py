@@ -15,21 +15,36 @@ from cj_worker.db.repositories.conflicts import insert_unless_exists
 from cj_worker.db.states import LIVE_STATES, ComparisonRowStatus
 
 
-def lock_batch(session: Session, batch_id: uuid.UUID) -> Batch | None:
+def lock_batch(session: Session, batch_id: uuid.UUID, *, skip_locked: bool = False) -> Batch | None:
     """The batch, locked until the transaction ends (``SELECT ... FOR UPDATE``).
 
     Every state change takes this lock first, so continuation, callbacks and the sweep
     cannot act on the same batch at once. The row is re-read even if the session already
     holds it: what was loaded before the lock may be stale. On SQLite the engine's
     ``BEGIN IMMEDIATE`` gives the same guarantee.
+
+    ``skip_locked``: None instead of waiting when another transaction holds the lock (the
+    sweep: a batch someone is working on is not stuck). The wait is otherwise bounded by
+    :func:`bound_lock_wait`.
     """
     statement = (
         sa.select(Batch)
         .where(Batch.id == batch_id)
-        .with_for_update()
+        .with_for_update(skip_locked=skip_locked)
         .execution_options(populate_existing=True)
     )
     return session.scalars(statement).one_or_none()
+
+
+def bound_lock_wait(session: Session, seconds: float) -> None:
+    """Make a lock wait in this transaction fail after ``seconds`` (PostgreSQL ``lock_timeout``).
+
+    A task blocked on a batch row then fails with a transient error and is retried with
+    backoff, instead of running into its time limit and being killed mid-way. SQLite's
+    write lock is bounded by its own busy timeout.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text(f"SET LOCAL lock_timeout = {int(seconds * 1000)}"))
 
 
 def get_batch(session: Session, batch_id: uuid.UUID) -> Batch | None:

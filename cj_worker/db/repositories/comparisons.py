@@ -1,8 +1,10 @@
-"""The comparison rows of a batch: coverage, history, counts, and the sweep's timeouts."""
+"""The comparison rows of a batch: coverage, history, counts, and their judge requests'
+sends, re-sends and timeouts."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -171,10 +173,66 @@ def wave_has_pending(session: Session, batch_id: uuid.UUID, wave: int) -> bool:
     return bool(session.scalar(sa.select(pending)))
 
 
+def requests_due(
+    session: Session,
+    batch_id: uuid.UUID,
+    *,
+    unsent_before: datetime,
+    overdue_before: datetime | None,
+    max_sends: int,
+) -> list[Comparison]:
+    """Pending comparisons of the batch whose judge request must be sent (again).
+
+    Those never sent although inserted before ``unsent_before`` (the dispatch after their
+    commit was lost), and, unless ``overdue_before`` is None, those sent at most
+    ``max_sends`` times and last before ``overdue_before`` (the judge's deadline passed).
+    In (wave, slot A, slot B) order, so a repair sends them in a reproducible order.
+    """
+    never_sent = sa.and_(Comparison.sends == 0, Comparison.created_at <= unsent_before)
+    due = never_sent
+    if overdue_before is not None:
+        overdue = sa.and_(
+            Comparison.sends.between(1, max_sends), Comparison.sent_at <= overdue_before
+        )
+        due = sa.or_(never_sent, overdue)
+    statement = (
+        sa.select(Comparison)
+        .where(
+            Comparison.batch_id == batch_id,
+            Comparison.status == ComparisonRowStatus.PENDING,
+            due,
+        )
+        .order_by(Comparison.wave, Comparison.essay_a, Comparison.essay_b)
+    )
+    return list(session.scalars(statement))
+
+
+def mark_sent(session: Session, sent: Iterable[tuple[uuid.UUID, int]], now: datetime) -> int:
+    """Count one more send of each ``(comparison id, sends before it)``; returns how many.
+
+    Compare-and-set on ``sends``: a send already counted (by a concurrent sweep, or a
+    redelivered dispatch) is not counted twice, so a re-send budget is never used up by
+    duplicates. Any status: an answer may arrive before its send is recorded.
+    """
+    table = Comparison.__table__
+    assert isinstance(table, sa.Table)
+    parameters = [{"target": comparison_id, "before": before} for comparison_id, before in sent]
+    if not parameters:
+        return 0
+    statement = (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("target"), table.c.sends == sa.bindparam("before"))
+        .values(sends=table.c.sends + 1, sent_at=now)
+    )
+    result = session.execute(statement, parameters)
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def time_out_comparisons(
-    session: Session, batch_id: uuid.UUID, created_before: datetime, now: datetime
+    session: Session, batch_id: uuid.UUID, *, sent_before: datetime, min_sends: int, now: datetime
 ) -> int:
-    """Mark the batch's comparisons pending since before ``created_before`` timed out.
+    """Mark timed out the batch's pending comparisons sent ``min_sends`` times, last before
+    ``sent_before``: the judge stayed silent through every re-send.
 
     Returns how many; the caller holds the batch lock and counts them as failed.
     """
@@ -183,22 +241,10 @@ def time_out_comparisons(
         .where(
             Comparison.batch_id == batch_id,
             Comparison.status == ComparisonRowStatus.PENDING,
-            Comparison.created_at < created_before,
+            Comparison.sends >= min_sends,
+            Comparison.sent_at <= sent_before,
         )
         .values(status=ComparisonRowStatus.TIMED_OUT, error_code="timeout", completed_at=now)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
-
-
-def batches_with_stale_comparisons(session: Session, created_before: datetime) -> list[uuid.UUID]:
-    """Batches with a comparison pending since before ``created_before``."""
-    statement = (
-        sa.select(Comparison.batch_id)
-        .where(
-            Comparison.status == ComparisonRowStatus.PENDING,
-            Comparison.created_at < created_before,
-        )
-        .distinct()
-    )
-    return list(session.scalars(statement))

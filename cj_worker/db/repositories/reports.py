@@ -20,12 +20,14 @@ from sqlalchemy.orm import Session
 from cj_worker.db.models import Batch, BatchResultRow, DecisionRow, Essay, EssayResultRow
 from cj_worker.db.repositories.comparisons import RowCounts
 from cj_worker.db.repositories.results import essay_result_of
+from cj_worker.db.repositories.usage import BatchUsage, batch_usage
 from cj_worker.db.results import Z_95, EssayResult
 
 __all__ = [
     "Z_95",
     "BatchResults",
     "BatchStatus",
+    "BatchUsage",
     "DecisionView",
     "EssayResult",
     "batch_results",
@@ -57,6 +59,14 @@ class BatchStatus:
     created_at: datetime
     completed_at: datetime | None
     decisions: list[DecisionView] = field(default_factory=list)
+    tenant: str | None = None
+    external_ref: str | None = None
+    judge_kind: str | None = None
+    assignment: str | None = None
+    """The task the essays answer, as the LLM judge is shown it (its stored spec)."""
+    rubric: str | None = None
+    usage: BatchUsage | None = None
+    """Tokens, time, attempts and cost, if the judge reported them (LLM judges)."""
 
     @property
     def success_rate(self) -> float | None:
@@ -66,6 +76,8 @@ class BatchStatus:
     def as_dict(self) -> dict[str, Any]:
         return {
             "batch_id": str(self.batch_id),
+            "tenant": self.tenant,
+            "external_ref": self.external_ref,
             "state": self.state,
             "final_reason": self.final_reason,
             "essays": self.essays,
@@ -84,6 +96,10 @@ class BatchStatus:
             "waves": [
                 {"wave": d.wave, "action": d.action, "reason": d.reason} for d in self.decisions
             ],
+            "judge_kind": self.judge_kind,
+            "assignment": self.assignment,
+            "rubric": self.rubric,
+            "usage": None if self.usage is None else self.usage.as_dict(),
         }
 
 
@@ -94,7 +110,6 @@ class BatchResults:
     ssr: float | None
     split_half: float | None
     separation: float | None
-    ssr_inflated: bool | None
     duration_seconds: float | None
     grade_scale: dict[str, Any]
     """The batch's resolved scale: name, grades (lowest first), priors."""
@@ -103,6 +118,17 @@ class BatchResults:
     judges: list[dict[str, Any]]
     """Per judge: comparisons, infit, outfit, infit_z, misfit, slot_a_share."""
     essays: list[EssayResult]
+    reliability: float | None = None
+    """The headline reliability (the hierarchical fit's estimate of the squared correlation
+    with the true order); None below the minimum number of essays or for older results.
+    SSR and split-half are secondary figures beside it."""
+    prior_sd: float | None = None
+    """tau, the estimated SD of true quality in logits."""
+    shows_signal: bool | None = None
+    """Whether the outcomes rule out coin flipping (else ``reliability`` is 0)."""
+    slot_effect: float | None = None
+    """delta: the logit advantage judges gave the essay shown in slot A."""
+    slot_effect_se: float | None = None
 
     @property
     def grades(self) -> list[str]:
@@ -120,16 +146,21 @@ class BatchResults:
             "batch_id": str(self.status.batch_id),
             "state": self.status.state,
             "stop_reason": self.stop_reason,
+            "reliability": self.reliability,
+            "prior_sd": self.prior_sd,
+            "shows_signal": self.shows_signal,
             "ssr": self.ssr,
             "split_half": self.split_half,
             "separation": self.separation,
-            "ssr_inflated": self.ssr_inflated,
+            "slot_effect": self.slot_effect,
+            "slot_effect_se": self.slot_effect_se,
             "duration_seconds": self.duration_seconds,
             "comparisons_made": self.status.submitted,
             "waves": self.status.current_wave,
             "grade_scale": self.grade_scale,
             "grading": self.grading,
             "judges": self.judges,
+            "usage": None if self.status.usage is None else self.status.usage.as_dict(),
             "essays": [essay.as_dict() for essay in self.essays],
         }
 
@@ -152,6 +183,7 @@ def batch_status(session: Session, batch_id: uuid.UUID) -> BatchStatus | None:
     essays = session.scalar(
         sa.select(sa.func.count()).select_from(Essay).where(Essay.batch_id == batch_id)
     )
+    judge: dict[str, Any] = dict(batch.judge or {})
     decisions = session.scalars(
         sa.select(DecisionRow).where(DecisionRow.batch_id == batch_id).order_by(DecisionRow.wave)
     )
@@ -170,7 +202,17 @@ def batch_status(session: Session, batch_id: uuid.UUID) -> BatchStatus | None:
         created_at=batch.created_at,
         completed_at=batch.completed_at,
         decisions=[DecisionView(d.wave, d.action, d.reason, d.created_at) for d in decisions],
+        tenant=batch.tenant,
+        external_ref=batch.external_ref,
+        judge_kind=_text(judge.get("kind")),
+        assignment=_text(judge.get("assignment")),
+        rubric=_text(judge.get("rubric")),
+        usage=batch_usage(session, batch_id),
     )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def batch_results(session: Session, batch_id: uuid.UUID) -> BatchResults | None:
@@ -193,10 +235,15 @@ def batch_results(session: Session, batch_id: uuid.UUID) -> BatchResults | None:
         ssr=None if summary is None else summary.ssr,
         split_half=None if summary is None else summary.split_half,
         separation=None if summary is None else summary.separation,
-        ssr_inflated=None if summary is None else summary.ssr_inflated,
         duration_seconds=None if summary is None else summary.duration_seconds,
         grade_scale=dict(batch.grade_scale),
         grading=stored.get("grading"),
         judges=list(stored.get("judges", [])),
         essays=[essay_result_of(result, essay, grades) for result, essay in rows],
+        # Figures added with the hierarchical fit live in the summary JSON (no migration).
+        reliability=stored.get("reliability"),
+        prior_sd=stored.get("prior_sd"),
+        shows_signal=stored.get("shows_signal"),
+        slot_effect=stored.get("slot_effect"),
+        slot_effect_se=stored.get("slot_effect_se"),
     )

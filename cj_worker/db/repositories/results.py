@@ -91,7 +91,6 @@ def store_batch_result(
             ssr=None if reliability is None else reliability.ssr,
             split_half=None if reliability is None else reliability.split_half,
             separation=None if reliability is None else reliability.separation,
-            ssr_inflated=None if reliability is None else reliability.ssr_inflated,
             grade_projection=grade_projection,
             duration_seconds=duration_seconds,
             summary=summary,

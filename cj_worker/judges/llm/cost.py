@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from cj_worker.config import get_settings
-from cj_worker.judges.llm.config import LlmJudge
 from cj_worker.judges.llm.prompt import VERDICT_SCHEMA, build_messages
+from cj_worker.llm_spec import LlmJudge
 from cj_worker.payloads import BatchRequest
 
 CHARS_PER_TOKEN = 4.0

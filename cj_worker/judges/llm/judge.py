@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from cj_worker.judges.llm.config import JudgeMember, LlmJudge, LlmWorkerSettings
+from cj_worker.judges.llm.config import LlmWorkerSettings
 from cj_worker.judges.llm.cost import answer_cost
 from cj_worker.judges.llm.http import (
     Answer,
@@ -39,6 +39,7 @@ from cj_worker.judges.llm.prompt import (
     request_body,
 )
 from cj_worker.judges.llm.verdict import Unanswered, Verdict, parse_verdict, token_counts
+from cj_worker.llm_spec import JudgeMember, LlmJudge
 from cj_worker.payloads import ComparisonRequest, ComparisonResult, JudgeUsage
 
 BLOCK_SECONDS = 3600.0

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from cj_worker.judges.llm.config import JudgeMember, LlmJudge
+from cj_worker.llm_spec import JudgeMember, LlmJudge
 
 OutputMode = Literal["json_schema", "tool_call"]
 

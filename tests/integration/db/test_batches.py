@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from cj_worker.db.engine import session_factory, session_scope
 from cj_worker.db.models import Batch, Essay
 from cj_worker.db.repositories import (
     RowCounts,
+    bound_lock_wait,
     count_comparisons,
     idle_batches,
     insert_batch,
@@ -54,6 +56,34 @@ def test_lock_batch_excludes_a_second_locker(pg_url: str) -> None:
         waiter.rollback()
         holder.rollback()
         assert lock_batch(waiter, batch_id) is not None
+
+
+@pytest.mark.integration
+def test_a_sweep_s_lock_skips_a_batch_someone_holds(pg_url: str) -> None:
+    with session_scope(pg_url) as setup:
+        batch_id = make_batch(setup, 2).id
+    new_session = session_factory(pg_url)
+    with new_session() as holder, new_session() as sweeper:
+        assert lock_batch(holder, batch_id) is not None
+        assert lock_batch(sweeper, batch_id, skip_locked=True) is None
+        holder.rollback()
+        assert lock_batch(sweeper, batch_id, skip_locked=True) is not None
+
+
+@pytest.mark.integration
+def test_a_bounded_lock_wait_fails_instead_of_waiting_on(pg_url: str) -> None:
+    with session_scope(pg_url) as setup:
+        batch_id = make_batch(setup, 2).id
+    new_session = session_factory(pg_url)
+    with new_session() as holder, new_session() as waiter:
+        assert lock_batch(holder, batch_id) is not None
+        bound_lock_wait(waiter, 0.2)
+        started = time.monotonic()
+        with pytest.raises(sa.exc.OperationalError) as raised:
+            lock_batch(waiter, batch_id)
+        assert time.monotonic() - started < 5
+        assert getattr(raised.value.orig, "pgcode", None) == LOCK_NOT_AVAILABLE
+        holder.rollback()
 
 
 @pytest.mark.integration

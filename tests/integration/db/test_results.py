@@ -142,7 +142,6 @@ def results_of(essays: list[EssayResult]) -> BatchResults:
         ssr=0.9,
         split_half=None,
         separation=None,
-        ssr_inflated=None,
         duration_seconds=1.0,
         grade_scale={"name": "test", "grades": GRADES, "priors": None},
         grading=None,

@@ -27,7 +27,7 @@ from scipy.stats import spearmanr
 
 from cj_worker import task_names
 from cj_worker.db.engine import session_scope
-from cj_worker.judges.llm.config import LlmJudge
+from cj_worker.llm_spec import LlmJudge
 from cj_worker.payloads import BatchRequest, ComparisonRequest, ComparisonResult, EssayIn, EssayView
 from tests.integration.judges.chat_stub import ChatStub, Faults
 from tests.integration.judges.conftest import API_KEY_ENV, WRONG_KEY_ENV

@@ -1,11 +1,18 @@
-"""Real Celery workers on the local Redis and a throw-away PostgreSQL database.
+"""Real Celery workers on each broker (Redis and RabbitMQ) and a throw-away PostgreSQL
+database.
 
 Each worker is a separate ``cj-worker worker`` process, configured only through the
 environment (``worker_env``, see ``tests/integration/conftest.py``) as a deployment is.
+Every test runs once per broker: on the local Redis (a database index of its own), and on
+the local RabbitMQ in a virtual host of its own, created for the session and deleted after
+it (the shared server itself is never restarted or reconfigured otherwise).
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,10 +22,67 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from celery import Celery
 
 from cj_worker import task_names
+from cj_worker.celery_app import configure
 from cj_worker.client import get_status
+from cj_worker.config import Settings
 from cj_worker.db.repositories.reports import BatchStatus
+
+RABBITMQ_URL = os.environ.get("CJ_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672")
+"""The shared RabbitMQ; the tests use a virtual host of their own on it."""
+
+
+def _rabbitmqctl(*arguments: str) -> None:
+    subprocess.run(["rabbitmqctl", *arguments], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> Iterator[str]:
+    """A fresh virtual host on the shared RabbitMQ, deleted after the session."""
+    vhost = f"cj-test-{secrets.token_hex(4)}"
+    try:
+        if shutil.which("rabbitmqctl") is None:
+            raise OSError("rabbitmqctl is not installed")
+        _rabbitmqctl("add_vhost", vhost)
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    except (OSError, subprocess.SubprocessError) as error:
+        reason = f"no RabbitMQ virtual host: {error}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)")
+        pytest.skip(reason)
+    try:
+        yield f"{RABBITMQ_URL}/{vhost}"
+    finally:
+        _rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture(scope="session", params=["redis", "rabbitmq"])
+def broker_url(request: pytest.FixtureRequest) -> str:
+    """Each pipeline test runs on both brokers."""
+    fixture = "redis_url" if request.param == "redis" else "rabbitmq_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture(scope="session")
+def worker_env(worker_env: dict[str, str], broker_url: str) -> dict[str, str]:
+    return {**worker_env, "CJ_BROKER_URL": broker_url}
+
+
+@pytest.fixture(scope="session")
+def producer(worker_env: dict[str, str]) -> Celery:
+    """A producer's app on the test's broker: same broker, no tasks of its own."""
+    app = Celery("producer")
+    configure(
+        app,
+        Settings(
+            database_url=worker_env["CJ_DATABASE_URL"], broker_url=worker_env["CJ_BROKER_URL"]
+        ),
+    )
+    return app
+
 
 TERMINAL = ("completed", "failed", "cancelled")
 

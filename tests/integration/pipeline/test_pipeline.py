@@ -21,6 +21,8 @@ from cj_worker.db.engine import session_scope
 from cj_worker.db.models import Batch, Comparison, DecisionRow
 from cj_worker.db.states import ComparisonRowStatus
 from cj_worker.payloads import EssayIn, ExternalJudge, SimulatedJudge
+from cj_worker.tokens import token_for
+from tests.integration.conftest import RESULT_TOKEN_SECRET
 from tests.integration.pipeline.conftest import Worker, wait_terminal
 
 pytestmark = pytest.mark.integration
@@ -66,7 +68,7 @@ def assert_invariants(database_url: str, batch_id: uuid.UUID) -> dict[str, Any]:
 def test_small_net_profile_runs_coverage_then_three_resampling_passes(
     start_worker: Callable[..., Worker], producer: Celery, pg_url: str
 ) -> None:
-    worker = start_worker(sweep_interval_seconds="3600")
+    worker = start_worker()
     batch_id = client.submit_batch(
         essays(5),
         budget=100,
@@ -190,7 +192,8 @@ def test_duplicate_and_simultaneous_callbacks_give_exactly_one_next_step(
         pending = _wait_for_pending(pg_url, batch_id, wave)
         answered += len(pending)
         for row in pending + pending:  # the same answers twice, fired together
-            client.record_result(row.id, winner="A", judge_id="test", app=producer)
+            token = token_for(row.id, [RESULT_TOKEN_SECRET.encode()])
+            client.record_result(row.id, token=token, winner="A", judge_id="test", app=producer)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(_decisions(pg_url, batch_id)) < wave + 1:
             time.sleep(0.1)

@@ -154,7 +154,7 @@ def test_the_rendered_page_holds_the_ranking_and_its_explanations(rendered: Rend
     text = " ".join(re.sub(r"<[^>]+>", " ", rendered.dom).split())
     for expected in (
         "How to read this report",
-        "Split-half reliability 0.85: consistent enough to rank",
+        "Reliability 0.85: consistent enough to rank",
         "Stopped after using the whole budget of",
         "placed in the D band",
         "1 of 4 judges disagree with the others",

@@ -102,6 +102,7 @@ def anchored_essays(path: Path) -> Path:
     lines = [
         {
             "id": f"x{i:02d}",
+            "text": f"essay {i}",
             "true_score": i - 12.0,
             "is_anchor": i in grades,
             "grade": grades.get(i),

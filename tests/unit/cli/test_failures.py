@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -196,6 +197,16 @@ def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
         cli.main(["status", "anything"])
 
 
+def test_a_broken_pipe_that_is_not_stdouts_is_the_brokers(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A captured stdout is not a closed pipe: the broken pipe came from a socket."""
+    monkeypatch.setitem(cli.HANDLERS, "status", raising(BrokenPipeError(32, "Broken pipe")))
+
+    assert cli.main(["status", "anything"]) == cli.EXIT_UNREACHABLE
+    assert capsys.readouterr().err.startswith("cj-worker: error: cannot reach the broker")
+
+
 def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(cli.HANDLERS, "status", raising(KeyboardInterrupt()))
 
@@ -252,6 +263,22 @@ def _database_error() -> sqlalchemy.exc.OperationalError:
             3,
             "cannot reach the database: refused",
             id="database-down",
+        ),
+        pytest.param(
+            sqlalchemy.exc.OperationalError(
+                "SELECT", {}, sqlite3.OperationalError("no such table: batches")
+            ),
+            cli.UsageError,
+            2,
+            "the SQLite database is not at cj-worker's current schema (no such table: batches)",
+            id="sqlite-not-migrated",
+        ),
+        pytest.param(
+            sqlalchemy.exc.OperationalError("BEGIN", {}, sqlite3.OperationalError("locked")),
+            cli.UsageError,
+            2,
+            "SQLite: locked",
+            id="sqlite-other",
         ),
         pytest.param(
             kombu.exceptions.OperationalError("Error 111 connecting"),

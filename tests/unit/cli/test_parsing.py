@@ -12,7 +12,18 @@ from cj_worker.cli import parsing
 from cj_worker.cli.parsing import UsageError
 from cj_worker.payloads import ExternalJudge, SimulatedJudge
 
-COMMANDS = ["demo", "migrate", "worker", "beat", "flower", "submit", "status", "harness", "export"]
+COMMANDS = [
+    "demo",
+    "migrate",
+    "worker",
+    "beat",
+    "flower",
+    "submit",
+    "status",
+    "harness",
+    "export",
+    "score",
+]
 
 
 def subcommands(parser: argparse.ArgumentParser) -> list[str]:

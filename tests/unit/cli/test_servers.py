@@ -30,12 +30,12 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
 def test_flower_starts_celery_flower_on_the_app(started: list[list[str]]) -> None:
     assert cli.main(["flower", "--port", "5601", "--basic_auth=ops:pw"]) == 0
     # Flower's options are tornado options, which need the --name=value form.
-    assert started == [["flower", "--port=5601", "--basic_auth=ops:pw"]]
+    assert started == [["flower", "--port=5601", "--address=127.0.0.1", "--basic_auth=ops:pw"]]
 
 
 def test_flower_defaults_to_its_usual_port(started: list[list[str]]) -> None:
     assert cli.main(["flower"]) == 0
-    assert started == [["flower", "--port=5555"]]
+    assert started == [["flower", "--port=5555", "--address=127.0.0.1"]], "this host only"
 
 
 def test_beat_passes_its_options_on(started: list[list[str]]) -> None:

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cj_worker.config import AlgorithmSettings
 from cj_worker.core.coverage import CoverageMetrics, max_possible_pairs
 from cj_worker.core.decision import ContinuationContext
 from cj_worker.core.history import ComparisonHistory, ComparisonStatus
 from cj_worker.core.pair_index import PairAvailability
 from cj_worker.core.pairing import PlannedComparison
+from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.core.success_guard import WaveCounts
 
 Row = tuple[int, int, ComparisonStatus, bool]

@@ -629,7 +629,8 @@ def test_map_scores_allocates_no_dense_matrix() -> None:
 
 
 def reference_tau_objective(n: int, winners: IntArray, losers: IntArray, tau: float) -> float:
-    """log p(data | tau) to second order, plus the Gamma(2, 0) log-prior log(tau).
+    """log p(data | tau) to second order (below ``SECOND_ORDER_BELOW_DEGREE`` comparisons
+    per essay), plus the Gamma(2, 0) log-prior log(tau).
 
     Written out independently of bt.py: the MAP by scipy's L-BFGS on the log-posterior above,
     the Hessian in closed form, the Laplace term by slogdet, and the per-item second-order
@@ -662,10 +663,13 @@ def reference_tau_objective(n: int, winners: IntArray, losers: IntArray, tau: fl
     laplace = (
         float(np.sum(log_expit(theta[winners] - theta[losers])))
         - 0.5 * prior * float(theta @ theta)
-        - 0.5 * n * np.log(tau**2)
-        - 0.5 * np.linalg.slogdet(hessian)[1]
+        - 0.5 * n * float(np.log(tau**2))
+        - 0.5 * float(np.linalg.slogdet(hessian)[1])
     )
-    return laplace + float(np.sum(g4 / (8 * h**2) + 5 * g3**2 / (24 * h**3))) + np.log(tau)
+    second_order = float(np.sum(g4 / (8 * h**2) + 5 * g3**2 / (24 * h**3)))
+    if 2.0 * winners.size / n >= bt.SECOND_ORDER_BELOW_DEGREE:
+        second_order = 0.0  # the fit leaves it out for well-measured nets
+    return laplace + second_order + float(np.log(tau))
 
 
 @pytest.mark.parametrize(("n", "m", "seed"), [(40, 200, 61), (25, 150, 62), (60, 900, 63)])
@@ -767,3 +771,156 @@ def test_expected_reliability_formula() -> None:
     assert bt.headline_reliability(scores, ses, 2.0) == pytest.approx(
         0.5 * (bt.expected_reliability(ses, 2.0) + bt.posterior_reliability(scores, ses))
     )
+
+
+def test_signal_z_follows_its_definition() -> None:
+    """sum (X_winner - X_loser) / sqrt(sum (X_winner - X_loser)^2), records before each."""
+    rng = np.random.default_rng(76)
+    n, m = 8, 40
+    a = rng.integers(0, n, m)
+    b = (a + rng.integers(1, n, m)) % n
+    winners = np.where(rng.random(m) < 0.5, a, b).astype(np.intp)
+    losers = np.where(winners == a, b, a).astype(np.intp)
+    record = np.zeros(n)
+    differences = []
+    for w, loser in zip(winners.tolist(), losers.tolist(), strict=True):
+        differences.append(record[w] - record[loser])
+        record[w] += 1
+        record[loser] -= 1
+    d = np.array(differences)
+    assert bt.signal_z(n, winners, losers) == pytest.approx(d.sum() / np.sqrt((d**2).sum()))
+    assert np.isnan(bt.signal_z(n, winners[:0], losers[:0]))
+
+
+def test_signal_z_keeps_its_level_when_coin_flips_are_paired_by_record() -> None:
+    """Pairing essays with similar records (as adaptive pairing does) leaves the test's
+    null intact: 2,000 nets of coin flips, 30 essays, 6 waves: 5.1 % above 1.645."""
+    z = []
+    for seed in range(400):
+        rng = np.random.default_rng(seed)
+        n = 30
+        record = np.zeros(n)
+        winners, losers = [], []
+        for _ in range(6):
+            order = np.argsort(record + 0.1 * rng.random(n))
+            for first, second in zip(order[::2].tolist(), order[1::2].tolist(), strict=True):
+                w, loser = (first, second) if rng.random() < 0.5 else (second, first)
+                winners.append(w)
+                losers.append(loser)
+                record[w] += 1
+                record[loser] -= 1
+        z.append(bt.signal_z(n, np.array(winners), np.array(losers)))
+    values = np.array(z)
+    assert abs(values.mean()) < 0.15
+    assert 0.85 < values.std() < 1.15
+    assert 0.02 < np.mean(values > 1.645) < 0.09
+
+
+def test_reliability_is_zero_when_the_outcomes_show_no_signal() -> None:
+    n = 60
+    rng = np.random.default_rng(77)
+    a = rng.integers(0, n, 600)
+    b = (a + rng.integers(1, n, 600)) % n
+    a_won = rng.random(600) < 0.5
+    fit = fit_bradley_terry(n, np.where(a_won, a, b), np.where(a_won, b, a))
+    assert not fit.shows_signal  # this seed's coin flips pass neither test
+    assert fit.signal_z < 0.85
+    assert fit.signal_lr < 0.71
+    assert fit.reliability == 0.0
+    winners, losers = simulate(n, 600, seed=78)
+    signal = fit_bradley_terry(n, winners, losers)
+    assert signal.signal_z > 5
+    assert signal.reliability > 0.5
+
+
+# ---------------------------------------------------------------------------------------------
+# The order (slot A) effect
+# ---------------------------------------------------------------------------------------------
+
+
+def slotted(
+    n: int, m: int, seed: int, delta: float
+) -> tuple[FloatArray, IntArray, IntArray, NDArray[np.bool_]]:
+    """Random pairs, slots by coin, P(A beats B) = logistic(theta_A - theta_B + delta)."""
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(0.0, TRUE_SD, n)
+    a = rng.integers(0, n, m)
+    b = (a + rng.integers(1, n, m)) % n
+    a_won = rng.random(m) < expit(truth[a] - truth[b] + delta)
+    return (
+        truth,
+        np.where(a_won, a, b).astype(np.intp),
+        np.where(a_won, b, a).astype(np.intp),
+        a_won,
+    )
+
+
+def test_slot_effect_is_the_joint_map_and_its_se_the_joint_posterior_sd() -> None:
+    """FIXED prior: (theta, delta) maximise the joint log-posterior (independent optimiser),
+    and the SE of delta is sqrt of its entry of the inverse numerical Hessian."""
+    from scipy.optimize import minimize
+
+    n, m, prior = 25, 400, 0.3
+    _, winners, losers, in_a = slotted(n, m, 91, 0.4)
+    sign = np.where(in_a, 1.0, -1.0)
+
+    def objective(x: FloatArray) -> float:
+        theta, delta = x[:n], x[n]
+        difference = theta[winners] - theta[losers] + sign * delta
+        return float(
+            -np.sum(log_expit(difference))
+            + 0.5 * prior * theta @ theta
+            + 0.5 * bt.SLOT_EFFECT_PRIOR_PRECISION * delta**2
+        )
+
+    reference = minimize(objective, np.zeros(n + 1), method="L-BFGS-B", options={"gtol": 1e-10})
+    fit = fit_bradley_terry(n, winners, losers, prior, prior_mode=FIXED, winner_in_slot_a=in_a)
+    assert fit.slot_effect == pytest.approx(reference.x[n], abs=1e-3)
+    np.testing.assert_allclose(fit.scores, reference.x[:n] - reference.x[:n].mean(), atol=1e-3)
+    # And ours is the better optimum: the gradient vanishes there.
+    theta, delta = fit.scores, fit.slot_effect
+    residual = 1.0 - expit(theta[winners] - theta[losers] + sign * delta)
+    grad_theta = (
+        np.bincount(winners, residual, n) - np.bincount(losers, residual, n) - prior * theta
+    )
+    grad_delta = float(sign @ residual) - bt.SLOT_EFFECT_PRIOR_PRECISION * delta
+    assert np.max(np.abs(grad_theta)) < 1e-6
+    assert abs(grad_delta) < 1e-6
+
+    step = 1e-4
+    x0 = np.concatenate((fit.scores, [fit.slot_effect]))
+    hessian = np.zeros((n + 1, n + 1))
+    for i in range(n + 1):
+        for j in range(n + 1):
+            e_i, e_j = np.eye(n + 1)[i] * step, np.eye(n + 1)[j] * step
+            hessian[i, j] = (
+                objective(x0 + e_i + e_j)
+                - objective(x0 + e_i - e_j)
+                - objective(x0 - e_i + e_j)
+                + objective(x0 - e_i - e_j)
+            ) / (4 * step**2)
+    assert fit.slot_effect_se == pytest.approx(np.sqrt(np.linalg.inv(hessian)[n, n]), rel=1e-3)
+
+
+def test_without_slots_there_is_no_slot_effect() -> None:
+    _, winners, losers, _ = slotted(30, 300, 92, 0.3)
+    fit = fit_bradley_terry(30, winners, losers)
+    assert np.isnan(fit.slot_effect)
+    assert np.isnan(fit.slot_effect_se)
+
+
+@pytest.mark.slow
+def test_a_planted_slot_effect_is_recovered() -> None:
+    """delta = 0.3 logit, 100 essays, 20 comparisons each (the issue's target: within
+    +-0.05 over 20 seeds). Measured: mean 0.287 +- 0.008 over these 80 seeds; 20-seed means
+    vary by about 0.02 (0.294 on seeds 300-319, 0.246 on 400-419, the only set of three
+    outside +-0.05); the fixed-prior fit gives 0.287 / 0.299 there. The 95 % intervals
+    covered 19-20 of 20."""
+    estimates, covered = [], []
+    for seed in range(500, 580):
+        _, winners, losers, in_a = slotted(100, 1000, seed, 0.3)
+        fit = fit_bradley_terry(100, winners, losers, winner_in_slot_a=in_a)
+        estimates.append(fit.slot_effect)
+        covered.append(abs(fit.slot_effect - 0.3) <= 1.96 * fit.slot_effect_se)
+    assert abs(np.mean(estimates) - 0.3) <= 0.03
+    assert np.mean(covered) >= 0.90

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cj_worker.config import AlgorithmSettings
 from cj_worker.core.decision import Action, Decision, Reason
 from cj_worker.core.history import ComparisonHistory
 from cj_worker.core.pairing import PairGenerationMode
+from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.core.wave import WaveState, step, wave_rng
 from tests.unit.core.builders import extend_succeeded, history_from, make_settings
 

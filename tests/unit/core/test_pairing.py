@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cj_worker.config import AlgorithmSettings, PairingPolicy
 from cj_worker.core.history import ComparisonHistory, ComparisonStatus
 from cj_worker.core.pair_index import PairAvailability, max_possible_pairs
 from cj_worker.core.pairing import (
@@ -25,6 +24,7 @@ from cj_worker.core.pairing import (
     plan_wave,
     resampling_cap_per_essay,
 )
+from cj_worker.core.settings import AlgorithmSettings, PairingPolicy
 from tests.unit.core.builders import (
     Row,
     all_pairs,

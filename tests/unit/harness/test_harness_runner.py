@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cj_worker.config import AlgorithmSettings
 from cj_worker.core import bt, decision, pairing
 from cj_worker.core.decision import Action, Reason
+from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.harness.config import HarnessConfig
 from cj_worker.harness.judges import SimulatedJudge
 from cj_worker.harness.result import cap_label

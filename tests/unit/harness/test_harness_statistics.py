@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import binomtest, ttest_rel
 
-from cj_worker.config import AlgorithmSettings, PairingPolicy
+from cj_worker.core.settings import AlgorithmSettings, PairingPolicy
 from cj_worker.harness.analysis import curves
 from cj_worker.harness.config import HarnessConfig, budget_for, trajectory_settings
 from cj_worker.harness.runner import run_harness

@@ -103,7 +103,7 @@ def test_user_grade_labels_are_escaped() -> None:
 
 def test_the_plot_is_inline_and_the_page_fetches_nothing() -> None:
     pytest.importorskip("matplotlib")
-    from cj_worker.result_plot import plot_svg
+    from cj_worker.report.plot import plot_svg
 
     results = batch_results(ids=[*HOSTILE_IDS, *(f"e{k}" for k in range(18))])
     data = report_data(results)
@@ -128,12 +128,13 @@ def test_the_plot_is_inline_and_the_page_fetches_nothing() -> None:
 
 
 def test_the_page_says_how_it_ended_how_reliable_it_is_and_where_grades_come_from() -> None:
-    data = report_data(batch_results(24, split_half=0.85))
+    data = report_data(batch_results(24, reliability=0.85, split_half=0.91))
 
     text = Page(render_report(data, plot_svg=None)).all_text
 
-    assert f"Stopped after using the whole budget of {data.total_budget} comparisons" in text
-    assert "Split-half reliability 0.85: consistent enough to rank" in text
+    assert f"Used the whole budget of {data.total_budget} comparisons" in text
+    assert "Reliability 0.85: consistent enough to rank" in text
+    assert "split-half 0.91 and SSR 0.93" in text, "secondary, as other tools report them"
     assert "Each essay was compared 12.0 times on average." in text
     assert "Grades come from the 6 anchors" in text
     assert "No anchor has grade D+ or B" in text
@@ -210,7 +211,7 @@ def test_a_failed_batch_without_results_still_gets_a_page_that_says_why() -> Non
 
     text = Page(render_report(data, plot_svg=None)).all_text
 
-    assert "No results: Failed: too many comparisons failed (2 of" in text
+    assert "No results: Failed: 2 of" in text
     assert "No plot: the batch has no results." in text
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from cj_worker.config import AlgorithmSettings
+from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.db.column_types import utc_now
 from cj_worker.db.engine import session_scope
 from cj_worker.db.models import (
@@ -172,6 +172,16 @@ def backdate_comparisons(url: str, batch_id: uuid.UUID, age: timedelta) -> None:
             sa.update(Comparison)
             .where(Comparison.batch_id == batch_id)
             .values(created_at=utc_now() - age)
+        )
+
+
+def sent_ago(url: str, batch_id: uuid.UUID, age: timedelta, sends: int = 1) -> None:
+    """Make the batch's pending comparisons look sent ``sends`` times, last ``age`` ago."""
+    with session_scope(url) as session:
+        session.execute(
+            sa.update(Comparison)
+            .where(Comparison.batch_id == batch_id, Comparison.status == PENDING)
+            .values(sends=sends, sent_at=utc_now() - age, created_at=utc_now() - age)
         )
 
 

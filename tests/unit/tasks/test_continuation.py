@@ -5,29 +5,35 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from celery import Celery
 
 from cj_worker import task_names
 from cj_worker.core.pairing import INITIAL_SELECTION_PRECISION
+from cj_worker.db.column_types import utc_now
 from cj_worker.db.progress import SELECTION_PRIOR_PRECISION
 from cj_worker.db.states import BatchState, ComparisonRowStatus, GenerationMode
-from cj_worker.tasks.base import Message
+from cj_worker.tasks.base import Message, set_transport
 from cj_worker.tasks.continuation import continue_batch
+from cj_worker.tasks.sweep import sweep
 from tests.unit.tasks.builders import (
     FAILED,
     PENDING,
     Row,
     SeededBatch,
     all_pairs,
+    backdate_comparisons,
     comparisons,
     decisions,
     read_batch,
     row_counts,
     seed_batch,
+    update_batch,
 )
-from tests.unit.tasks.transports import CapturingTransport
+from tests.unit.tasks.transports import CapturingTransport, capturing
 
 COVERAGE_KEYS = {
     "max_possible_pairs",
@@ -309,3 +315,56 @@ def test_a_decision_already_logged_for_the_wave_stands(
     assert (stored.state, stored.current_wave) == (BatchState.COLLECTING, 1)
     assert stored.processing_metadata == {}
     assert sent.messages == []
+
+
+def test_the_wave_s_requests_are_counted_as_sent_once_they_left(
+    database_url: str, sent: CapturingTransport, half_covered: SeededBatch
+) -> None:
+    run(half_covered.id, 1)
+
+    wave = comparisons(database_url, half_covered.id, wave=2)
+    assert len(sent.messages) == len(wave) > 0
+    assert all(row.sends == 1 and row.sent_at is not None for row in wave)
+
+
+class BrokerDownAfter:
+    """A transport that takes ``accepted`` messages, then fails as an unreachable broker."""
+
+    def __init__(self, accepted: int) -> None:
+        self.accepted = accepted
+        self.messages: list[Message] = []
+
+    def send(self, message: Message) -> None:
+        if len(self.messages) >= self.accepted:
+            raise ConnectionError("broker unreachable")
+        self.messages.append(message)
+
+
+def test_a_crash_between_commit_and_send_leaves_the_requests_to_the_sweep(
+    database_url: str, eager_app: Celery, half_covered: SeededBatch
+) -> None:
+    """The wave is committed; its requests never reach the broker. Nothing is lost: the
+    rows still say unsent, the redelivered continuation is stale, and the sweep sends them."""
+    broken = BrokerDownAfter(accepted=0)
+    previous = set_transport(broken)
+    try:
+        with pytest.raises(ConnectionError):
+            run(half_covered.id, 1)
+    finally:
+        set_transport(previous)
+    wave = comparisons(database_url, half_covered.id, wave=2)
+    assert wave, "the decision and the wave's rows were committed"
+    assert {row.sends for row in wave} == {0}, "none counted as sent"
+
+    with capturing() as transport:
+        assert run(half_covered.id, 1) == "stale_wave"
+        update_batch(
+            database_url, half_covered.id, last_activity_at=utc_now() - timedelta(minutes=1)
+        )
+        backdate_comparisons(database_url, half_covered.id, timedelta(minutes=1))
+        swept = sweep.delay().get()
+
+    assert swept["dispatched"] == len(wave)
+    ids = [message.kwargs["request"]["comparison_id"] for message in transport.messages]
+    assert ids == [str(row.id) for row in wave]
+    assert {row.sends for row in comparisons(database_url, half_covered.id, wave=2)} == {1}

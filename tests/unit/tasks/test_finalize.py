@@ -15,7 +15,6 @@ from celery import Celery
 from scipy.special import expit
 
 from cj_worker import metrics, task_names
-from cj_worker.core.batch_report import SSR_INFLATION_MARGIN
 from cj_worker.core.grade_scales import BUILT_IN_SCALES
 from cj_worker.core.grading import ProjectionStatus
 from cj_worker.db.engine import session_scope
@@ -23,17 +22,21 @@ from cj_worker.db.models import (
     Batch,
     BatchResultRow,
     Comparison,
+    DecisionRow,
     Essay,
     EssayResultRow,
     OutboxEvent,
 )
 from cj_worker.db.repositories import reports
 from cj_worker.db.states import BatchState, OutboxEventType, Slot
+from cj_worker.payloads import PayloadError
 from cj_worker.tasks.base import Message, set_transport
+from cj_worker.tasks.continuation import continue_batch
 from cj_worker.tasks.finalize import finalize_failure, finalize_scoring
 from cj_worker.tasks.outbox import relay_outbox
 from tests.unit.tasks.builders import (
     FAILED,
+    PENDING,
     CommitRefusedError,
     Row,
     SeededBatch,
@@ -46,6 +49,7 @@ from tests.unit.tasks.builders import (
     refused_commits,
     row_counts,
     seed_batch,
+    update_batch,
 )
 from tests.unit.tasks.transports import CapturingTransport, LockCheckingTransport
 
@@ -274,6 +278,165 @@ def test_results_state_and_event_commit_together(
     assert len(outbox(database_url, batch.id)) == 1
 
 
+# --------------------------------------------------------- forged internal messages
+
+
+@pytest.fixture
+def refusals(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Calls of ``metrics.observe_refused``, recorded instead of counted."""
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr(metrics, "observe_refused", lambda *labels: calls.append(labels))
+    return calls
+
+
+def running(url: str, result_task: str | None = None) -> SeededBatch:
+    """A batch collecting wave 1, one answer of two in: nothing decided it should end."""
+    return seed_batch(url, 4, [Row(0, 1), Row(2, 3, PENDING)], result_task=result_task)
+
+
+def decided(action: str, reason: str) -> Prepare:
+    """A scoring batch whose decision after wave 1 is ``action`` (for ``reason``)."""
+
+    def prepare(url: str, result_task: str | None) -> SeededBatch:
+        batch = seed_batch(
+            url,
+            5,
+            all_pairs(5),
+            state=BatchState.SCORING,
+            final_reason=reason,
+            result_task=result_task,
+        )
+        set_decision(url, batch.id, action, reason)
+        return batch
+
+    return prepare
+
+
+def set_decision(url: str, batch_id: uuid.UUID, action: str | None, reason: str = "") -> None:
+    """Rewrite (None: delete) the decision logged after wave 1."""
+    after_wave_1 = (DecisionRow.batch_id == batch_id) & (DecisionRow.wave == 1)
+    with session_scope(url) as session:
+        if action is None:
+            session.execute(sa.delete(DecisionRow).where(after_wave_1))
+        else:
+            session.execute(
+                sa.update(DecisionRow).where(after_wave_1).values(action=action, reason=reason)
+            )
+
+
+def _scoring_without_a_decision(url: str, result_task: str | None) -> SeededBatch:
+    batch = ready_to_score(url, result_task)
+    set_decision(url, batch.id, None)
+    return batch
+
+
+def _stalled_in_scoring(url: str, result_task: str | None) -> SeededBatch:
+    batch = decided("finalize_scoring", "stable")(url, result_task)
+    update_batch(url, batch.id, final_reason="stalled")
+    return batch
+
+
+@pytest.mark.parametrize(
+    ("prepare", "forged"),
+    [
+        pytest.param(running, scoring, id="scoring-a-running-batch"),
+        pytest.param(running, failure, id="failing-a-running-batch"),
+        pytest.param(
+            lambda url, task: seed_batch(url, 4, state=BatchState.CREATED, wave=0),
+            scoring,
+            id="scoring-a-new-batch",
+        ),
+        pytest.param(decided("finalize_scoring", "stable"), failure, id="failing-a-stable-one"),
+        pytest.param(
+            decided("finalize_failure", "low_success_rate"), scoring, id="scoring-a-failing-one"
+        ),
+        pytest.param(
+            decided("request_coverage_wave", "coverage_incomplete"),
+            scoring,
+            id="decision-said-continue",
+        ),
+        pytest.param(_scoring_without_a_decision, scoring, id="scoring-without-a-decision"),
+        pytest.param(_stalled_in_scoring, scoring, id="scoring-a-stalled-batch"),
+    ],
+)
+def test_a_finalization_no_decision_called_for_changes_nothing(
+    database_url: str,
+    sent: CapturingTransport,
+    refusals: list[tuple[str, str]],
+    caplog: pytest.LogCaptureFixture,
+    prepare: Prepare,
+    forged: Finish,
+) -> None:
+    batch = prepare(database_url, RESULT_TASK)
+    before = row_counts(database_url), read_batch(database_url, batch.id)
+
+    assert forged(batch.id) == "not_decided"
+
+    after = row_counts(database_url), read_batch(database_url, batch.id)
+    assert after[0] == before[0], "no results, no outbox event"
+    assert (after[1].state, after[1].final_reason, after[1].completed_at) == (
+        before[1].state,
+        before[1].final_reason,
+        None,
+    )
+    task = task_names.FINALIZE_SCORING if forged is scoring else task_names.FINALIZE_FAILURE
+    assert refusals == [(task, "not_decided")]
+    assert "finalization refused: the batch's decision does not call for it" in caplog.text
+    assert sent.messages == []
+
+
+@pytest.mark.parametrize(
+    ("prepare", "finish", "state"),
+    [
+        pytest.param(decided("finalize_scoring", "stable"), scoring, "completed", id="stable"),
+        pytest.param(
+            decided("finalize_scoring", "budget_exhausted"), scoring, "completed", id="budget"
+        ),
+        pytest.param(
+            decided("finalize_failure", "low_success_rate"), failure, "failed", id="failure"
+        ),
+        pytest.param(_stalled_in_scoring, failure, "failed", id="stalled-by-the-sweep"),
+    ],
+)
+def test_the_finalization_the_decision_called_for_runs(
+    database_url: str,
+    sent: CapturingTransport,
+    refusals: list[tuple[str, str]],
+    prepare: Prepare,
+    finish: Finish,
+    state: str,
+) -> None:
+    batch = prepare(database_url, None)
+    assert finish(batch.id) == state
+    assert refusals == []
+
+
+@pytest.mark.parametrize("value", ["not-a-uuid", "", 42])
+def test_a_finalization_for_something_that_is_not_a_batch_id_is_refused(
+    database_url: str, sent: CapturingTransport, value: object
+) -> None:
+    for task in (finalize_scoring, finalize_failure):
+        with pytest.raises(PayloadError, match="invalid arguments: batch_id: not a UUID"):
+            task.delay(value).get()  # type: ignore[arg-type]
+    assert row_counts(database_url)["batches"] == 0
+
+
+def test_a_continuation_for_a_wave_still_in_flight_is_a_no_op(
+    database_url: str, sent: CapturingTransport
+) -> None:
+    """``cj.continue_batch`` needs no guard of its own: a forged one finds the wave open."""
+    batch = running(database_url)
+    before = row_counts(database_url), read_batch(database_url, batch.id)
+
+    assert continue_batch.delay(str(batch.id), 1).get() == "wave_in_flight"
+    assert continue_batch.delay(str(batch.id), 7).get() == "stale_wave"
+
+    after = row_counts(database_url), read_batch(database_url, batch.id)
+    assert after[0] == before[0]
+    assert (after[1].state, after[1].current_wave) == (before[1].state, before[1].current_wave)
+    assert sent.messages == []
+
+
 @pytest.fixture
 def finalized(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float, float | None]]:
     """Calls of ``metrics.observe_finalized``, recorded instead of observed."""
@@ -465,11 +628,23 @@ def test_scoring_reports_reliability_and_fit_of_essays_and_judges(
     assert 0.0 <= summary.split_half <= 1.0
     assert summary.separation is not None
     assert summary.separation > 0.0
-    assert summary.ssr_inflated is (summary.ssr - summary.split_half > SSR_INFLATION_MARGIN)
+    assert summary.ssr_inflated is None, "column kept, no longer written"
+    figures = summary.summary
+    assert figures["shows_signal"] is True
+    assert 0.5 < figures["reliability"] <= 1.0
+    assert figures["prior_sd"] > 0.0
+    # Every pair was judged both ways, so the order effect is fitted and reported.
+    assert figures["slot_effect_se"] > 0.0
+    assert abs(figures["slot_effect"]) < 4 * figures["slot_effect_se"], "the judge has no bias"
     judges = summary.summary["judges"]
     assert [judge["judge_id"] for judge in judges] == ["judge-a", "judge-b", None]
     assert sum(judge["comparisons"] for judge in judges) == summary.comparisons_succeeded == 132
     assert all(0.0 <= judge["slot_a_share"] <= 1.0 for judge in judges)
+    assert all(judge["reversed_pairs"] >= 0 for judge in judges)
+    assert all(
+        judge["reversal_consistency"] is None or 0.0 <= judge["reversal_consistency"] <= 1.0
+        for judge in judges
+    )
     assert all(judge["infit"] > 0.0 and judge["outfit"] > 0.0 for judge in judges)
     rows = essay_results(database_url, batch.id)
     assert all(result.comparisons == 22 for result, _ in rows)

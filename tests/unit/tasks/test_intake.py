@@ -11,17 +11,18 @@ import pytest
 import sqlalchemy as sa
 from celery import Celery
 
-from cj_worker import task_names
-from cj_worker.config import AlgorithmSettings, get_settings
+from cj_worker import metrics, task_names
+from cj_worker.config import get_settings
 from cj_worker.core.grade_scales import BUILT_IN_SCALES
 from cj_worker.core.grading import ProjectionStatus
+from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.db.engine import session_scope
 from cj_worker.db.models import Batch, BatchResultRow, Comparison, Essay
 from cj_worker.db.repositories.reports import batch_status
 from cj_worker.db.states import BatchState
 from cj_worker.payloads import PayloadError
 from cj_worker.tasks.base import CeleryTransport, Message, set_transport
-from cj_worker.tasks.intake import create_batch
+from cj_worker.tasks.intake import BatchConflictError, create_batch
 from tests.unit.tasks.builders import (
     CommitRefusedError,
     batch_request,
@@ -206,38 +207,193 @@ def test_a_failed_commit_leaves_neither_batch_nor_essays(
     assert sent.messages == [], "nothing is sent for a transaction that did not commit"
 
 
-def test_resubmitting_the_same_batch_id_changes_nothing(
+def test_resubmitting_the_same_request_changes_nothing_and_returns_its_id(
     database_url: str, sent: CapturingTransport
 ) -> None:
-    request = batch_request(4)
+    request = batch_request(4, tenant="school-1")
     batch_id = uuid.UUID(submit(request))
     before = read_batch(database_url, batch_id)
     counts = row_counts(database_url)
     sent.take()
 
-    changed = batch_request(
-        6, batch_id=request["batch_id"], budget=99, tenant="other", settings={"max_iterations": 2}
-    )
-    assert submit(changed) == request["batch_id"]
+    assert submit(dict(request)) == request["batch_id"]
 
     after = read_batch(database_url, batch_id)
     assert row_counts(database_url) == counts
-    assert (after.total_budget, after.tenant, after.settings, after.created_at) == (
+    assert (after.total_budget, after.tenant, after.created_at) == (
         before.total_budget,
         before.tenant,
-        before.settings,
         before.created_at,
     )
-    assert count(database_url, Essay, batch_id) == 4
     # Still undecided: the resubmission re-sends the wave-0 trigger the first one may have lost.
     assert sent.take() == [
         Message(task_names.CONTINUE_BATCH, {"batch_id": str(batch_id), "wave": 0})
     ]
 
     update_batch(database_url, batch_id, state=BatchState.COLLECTING, current_wave=1)
-    submit(changed)
+    submit(dict(request))
     assert sent.messages == [], "a batch that is under way gets no second trigger"
     assert row_counts(database_url) == counts
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"tenant": "school-2"}, id="another-tenant"),
+        pytest.param({"tenant": None}, id="no-tenant"),
+        pytest.param({"essays": essay_payloads(6)}, id="other-essays"),
+        pytest.param({"budget": 99}, id="other-budget"),
+        pytest.param({"settings": {"max_iterations": 2}}, id="other-settings"),
+    ],
+)
+def test_the_same_batch_id_with_another_payload_or_tenant_is_a_conflict(
+    database_url: str,
+    sent: CapturingTransport,
+    refusals: list[tuple[str, str]],
+    change: dict[str, Any],
+) -> None:
+    request = batch_request(4, tenant="school-1")
+    batch_id = uuid.UUID(submit(request))
+    before = read_batch(database_url, batch_id)
+    counts = row_counts(database_url)
+    sent.take()
+
+    with pytest.raises(BatchConflictError) as raised:
+        submit({**request, **change, "result_task": "stranger.on_result"})
+
+    assert str(raised.value) == (
+        f"batch_id: batch {batch_id} already exists with another payload or tenant;"
+        " resubmit the same request to retry it, or choose a new batch_id"
+    )
+    assert row_counts(database_url) == counts
+    after = read_batch(database_url, batch_id)
+    assert (after.tenant, after.total_budget, after.settings, after.request_fingerprint) == (
+        before.tenant,
+        before.total_budget,
+        before.settings,
+        before.request_fingerprint,
+    )
+    assert refusals == [(task_names.CREATE_BATCH, "conflict")]
+    [event] = sent.take()
+    assert (event.task, event.queue) == ("stranger.on_result", task_names.RESULTS_QUEUE)
+    assert event.kwargs["event"]["type"] == "batch.rejected"
+    assert event.kwargs["event"]["errors"] == [str(raised.value)]
+    assert event.kwargs["event"]["tenant"] == ({"tenant": "school-1"} | change)["tenant"], (
+        "the event echoes the refused request, never the stored batch"
+    )
+
+
+def test_a_batch_stored_before_fingerprints_is_resubmitted_by_its_id(
+    database_url: str, sent: CapturingTransport
+) -> None:
+    request = batch_request(4)
+    batch_id = uuid.UUID(submit(request))
+    update_batch(database_url, batch_id, request_fingerprint=None)
+    counts = row_counts(database_url)
+
+    assert submit(batch_request(5, batch_id=request["batch_id"])) == request["batch_id"]
+    assert row_counts(database_url) == counts
+
+
+@pytest.fixture
+def refusals(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Calls of ``metrics.observe_refused``, recorded instead of counted."""
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr(metrics, "observe_refused", lambda *labels: calls.append(labels))
+    return calls
+
+
+# ------------------------------------------------------------------ the producer hears
+
+
+def test_a_refused_request_tells_its_result_task_why(
+    database_url: str, sent: CapturingTransport
+) -> None:
+    request = batch_request(
+        3,
+        budget="40",
+        tenant="school-1",
+        external_ref="class-7",
+        result_task="producer.on_result",
+        result_queue="producer.results",
+    )
+
+    with pytest.raises(PayloadError) as raised:
+        submit(request)
+
+    assert row_counts(database_url) == NOTHING
+    [event] = sent.messages
+    assert (event.task, event.queue) == ("producer.on_result", "producer.results")
+    assert event.kwargs == {
+        "event": {
+            "type": "batch.rejected",
+            "batch_id": request["batch_id"],
+            "external_ref": "class-7",
+            "tenant": "school-1",
+            "errors": ["budget: Input should be a valid integer"],
+        }
+    }
+    assert raised.value.problems == event.kwargs["event"]["errors"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({}, id="no-result-task"),
+        pytest.param({"result_task": "cj.create_batch"}, id="cj-result-task"),
+        pytest.param({"result_task": "p.r", "result_queue": "cj.intake"}, id="cj-queue"),
+        pytest.param({"result_task": 5}, id="result-task-not-a-string"),
+        pytest.param({"result_task": "p." + "x" * 300}, id="result-task-too-long"),
+        pytest.param({"result_task": "p.r", "result_queue": ["q"]}, id="queue-not-a-string"),
+    ],
+)
+def test_a_refused_request_without_a_usable_result_task_sends_nothing(
+    database_url: str, sent: CapturingTransport, fields: dict[str, Any]
+) -> None:
+    with pytest.raises(PayloadError):
+        submit(batch_request(3, budget=0, **fields))
+    assert sent.messages == []
+    assert row_counts(database_url) == NOTHING
+
+
+def test_a_request_that_is_not_an_object_is_refused_quietly(
+    database_url: str, sent: CapturingTransport
+) -> None:
+    with pytest.raises(PayloadError, match=r"invalid BatchRequest: \(payload\)"):
+        create_batch.delay(["producer.on_result"]).get()  # type: ignore[arg-type]
+    assert sent.messages == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        pytest.param({"budget": "40"}, "budget: Input should be a valid integer", id="budget"),
+        pytest.param(
+            {"essays": [{"id": "a", "text": "", "true_score": 0}]},
+            "essays.0.text: String should have at least 1 character",
+            id="empty-text",
+        ),
+        pytest.param(
+            {"essays": [{"id": "a", "true_score": 0}]},
+            "essays.0.text: Field required",
+            id="no-text",
+        ),
+        pytest.param(
+            {"judge": {"kind": "external", "task": "cj.create_batch"}},
+            "own tasks",
+            id="cj-judge",
+        ),
+        pytest.param({"result_task": "cj.sweep"}, "own tasks", id="cj-result-task"),
+    ],
+)
+def test_what_a_careless_producer_sends_is_refused_at_intake(
+    database_url: str, sent: CapturingTransport, fields: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(PayloadError, match="invalid BatchRequest") as raised:
+        submit(batch_request(3, **fields))
+    assert named in str(raised.value)
+    assert row_counts(database_url) == NOTHING
+    assert sent.messages == []
 
 
 @pytest.fixture

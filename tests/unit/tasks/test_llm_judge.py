@@ -22,8 +22,8 @@ from celery.exceptions import Retry
 from cj_worker import task_names
 from cj_worker.db.engine import session_scope
 from cj_worker.db.models import Essay
-from cj_worker.judges.llm.config import LlmJudge
 from cj_worker.judges.llm.limits import LocalLimiter, limit_key
+from cj_worker.llm_spec import LlmJudge
 from cj_worker.payloads import ComparisonRequest, ComparisonResult, EssayView
 from cj_worker.tasks import llm_judge
 from cj_worker.tasks.base import Message

@@ -22,6 +22,7 @@ from cj_worker.tasks.continuation import continue_batch
 from cj_worker.tasks.finalize import finalize_scoring
 from cj_worker.tasks.outbox import relay_outbox
 from cj_worker.tasks.sweep import sweep
+from cj_worker.tokens import token_for
 from tests.unit.tasks.builders import (
     PENDING,
     CommitRefusedError,
@@ -95,6 +96,7 @@ def test_callbacks_are_counted_by_outcome_and_status(
     batch = seed_batch(database_url, 4, [Row(0, 1, PENDING), Row(2, 3, PENDING)])
     answer: dict[str, Any] = {
         "comparison_id": str(batch.comparison_ids[0]),
+        "token": token_for(batch.comparison_ids[0]),
         "status": status,
         "winner": winner,
     }
@@ -114,8 +116,10 @@ def test_rejected_callbacks_are_counted(database_url: str, sent: CapturingTransp
             record_comparison_result.delay({"comparison_id": "not a uuid"}).get()
 
     def unknown_comparison() -> None:
+        comparison_id = uuid.uuid4()
         answer: dict[str, object] = {
-            "comparison_id": str(uuid.uuid4()),
+            "comparison_id": str(comparison_id),
+            "token": token_for(comparison_id),
             "status": "succeeded",
             "winner": "A",
         }

@@ -11,15 +11,20 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from cj_worker import task_names
 from cj_worker.db.models import Batch
 from cj_worker.db.states import BatchState
 from cj_worker.tasks import unit_of_work
 from cj_worker.tasks.base import Message
+from cj_worker.tasks.dispatch import Dispatch
 from cj_worker.tasks.messages import continue_batch_message
 from cj_worker.tasks.outcomes import Outcome
 from cj_worker.tasks.unit_of_work import Effects
 from tests.unit.tasks.builders import (
+    PENDING,
     CommitRefusedError,
+    Row,
+    comparisons,
     read_batch,
     refused_commits,
     seed_batch,
@@ -137,3 +142,63 @@ def test_messages_leave_after_the_lock_is_released(
     unit_of_work.run(stop_batch(batch.id, Journal()), transport=watched)
 
     assert (watched.sent, watched.sent_under_lock) == (1, [])
+
+
+def request_for(comparison_id: uuid.UUID, sends: int = 0) -> Dispatch:
+    message = Message(task_names.JUDGE_COMPARISON, {"request": {"id": str(comparison_id)}})
+    return Dispatch(comparison_id, sends, message)
+
+
+def test_judge_requests_leave_after_the_commit_and_their_sends_are_counted(
+    database_url: str,
+) -> None:
+    batch = seed_batch(database_url, 4, [Row(0, 1, PENDING), Row(2, 3, PENDING)])
+    first, second = batch.comparison_ids
+    journal = Journal()
+
+    def body(session: Session) -> Effects:
+        return Effects(
+            Outcome.RESENT,
+            [continue_batch_message(batch.id, 1)],
+            dispatches=[request_for(first), request_for(second)],
+        )
+
+    unit_of_work.run(body, transport=JournalTransport(journal))
+
+    assert journal.entries == [f"sent {task_names.JUDGE_COMPARISON}"] * 2 + [
+        "sent cj.continue_batch"
+    ]
+    rows = comparisons(database_url, batch.id)
+    assert [(row.sends, row.sent_at is not None) for row in rows] == [(1, True), (1, True)]
+
+
+def test_a_send_already_counted_is_not_counted_twice(database_url: str) -> None:
+    """Two deliveries of the same send (a sweep racing a slow dispatch) spend one send."""
+    batch = seed_batch(database_url, 2, [Row(0, 1, PENDING)])
+    [comparison_id] = batch.comparison_ids
+
+    for _ in range(2):
+        unit_of_work.run(
+            lambda session: Effects(Outcome.RESENT, dispatches=[request_for(comparison_id)]),
+            transport=CapturingTransport(),
+        )
+
+    assert [row.sends for row in comparisons(database_url, batch.id)] == [1]
+
+
+def test_requests_the_broker_refused_stay_unsent(database_url: str) -> None:
+    batch = seed_batch(database_url, 4, [Row(0, 1, PENDING), Row(2, 3, PENDING)])
+
+    class Refusing:
+        def send(self, message: Message) -> None:
+            raise ConnectionError("broker unreachable")
+
+    with pytest.raises(ConnectionError):
+        unit_of_work.run(
+            lambda session: Effects(
+                Outcome.RESENT, dispatches=[request_for(i) for i in batch.comparison_ids]
+            ),
+            transport=Refusing(),
+        )
+
+    assert [row.sends for row in comparisons(database_url, batch.id)] == [0, 0]

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from cj_worker.judges.llm.config import LlmJudge, LlmWorkerSettings, PanelMember, TokenPrice
+from cj_worker.judges.llm.config import LlmWorkerSettings
+from cj_worker.llm_spec import LlmJudge, PanelMember, TokenPrice
 from cj_worker.payloads import BatchRequest, PayloadError, parse
 
 BASE = "https://llm.example.test/v1"

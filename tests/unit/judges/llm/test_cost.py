@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from cj_worker.judges.llm.config import LlmJudge, PanelMember, TokenPrice
 from cj_worker.judges.llm.cost import (
     EXPECTED_COMPLETION_TOKENS,
     answer_cost,
@@ -14,6 +13,7 @@ from cj_worker.judges.llm.cost import (
     estimate_tokens,
     prompt_tokens_per_comparison,
 )
+from cj_worker.llm_spec import LlmJudge, PanelMember, TokenPrice
 from cj_worker.payloads import BatchRequest, EssayIn
 
 PRICES = {

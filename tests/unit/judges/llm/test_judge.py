@@ -9,9 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from cj_worker.judges.llm.config import LlmJudge, LlmWorkerSettings, PanelMember, TokenPrice
+from cj_worker.judges.llm.config import LlmWorkerSettings
 from cj_worker.judges.llm.judge import Services, judge
 from cj_worker.judges.llm.limits import LocalLimiter
+from cj_worker.llm_spec import LlmJudge, PanelMember, TokenPrice
 from cj_worker.payloads import ComparisonRequest, EssayView
 from tests.unit.judges.llm.fakes import FakeClock, ScriptedEndpoint, completion, ok, verdict_json
 

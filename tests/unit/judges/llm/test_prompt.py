@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from cj_worker.judges.llm.config import JudgeMember, LlmJudge
 from cj_worker.judges.llm.prompt import (
     DEFAULT_INSTRUCTIONS,
     VERDICT_NAME,
@@ -14,6 +13,7 @@ from cj_worker.judges.llm.prompt import (
     random_nonce,
     request_body,
 )
+from cj_worker.llm_spec import JudgeMember, LlmJudge
 
 SPEC = LlmJudge(
     base_url="http://127.0.0.1:1/v1",

@@ -1,0 +1,64 @@
+"""Judge requests leave through their comparison rows: send, then count the send.
+
+The comparison row is the outbox of its judge request. The transaction that inserts it
+leaves ``sends`` at 0; after the commit, :func:`deliver` hands the requests to the broker
+and only then counts each send (``sends + 1``, ``sent_at``) in a short transaction of its
+own. A crash at any point loses nothing:
+
+- before the requests reached the broker, the rows still say ``sends == 0`` and the sweep
+  sends them once the batch has been quiet for a sweep interval;
+- after some reached it but before they were counted, the sweep sends those again: the
+  judge sees the same comparison id twice and the callback keeps the first answer.
+
+Counting is a compare-and-set on ``sends`` (:func:`~cj_worker.db.repositories.mark_sent`),
+so two dispatches of the same send (a sweep racing a slow dispatch) count it once, and a
+re-send budget is spent only on re-sends the sweep decided.
+
+Requests go out in chunks, each counted as soon as it left, so a broker that fails half-way
+through a large wave leaves only the unsent rest to the sweep.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cj_worker.db import repositories
+from cj_worker.db.column_types import utc_now
+from cj_worker.db.engine import session_scope
+from cj_worker.tasks import base
+from cj_worker.tasks.base import Message, Transport
+
+CHUNK = 100
+"""Requests sent between two counting transactions."""
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """One send of a comparison's judge request."""
+
+    comparison_id: uuid.UUID
+    sends: int
+    """Sends already counted for the comparison: this one is counted only if still so."""
+    message: Message
+
+
+def deliver(
+    dispatches: Sequence[Dispatch], database_url: str, transport: Transport | None = None
+) -> int:
+    """Send the requests in order and count each send; returns how many were counted.
+
+    Call it after the commit that decided the sends, outside any transaction (in eager
+    mode a sent request runs its judge and callback inline). A broker error propagates
+    with the requests sent so far counted.
+    """
+    counted = 0
+    for start in range(0, len(dispatches), CHUNK):
+        chunk = dispatches[start : start + CHUNK]
+        base.send([dispatch.message for dispatch in chunk], transport)
+        with session_scope(database_url) as session:
+            counted += repositories.mark_sent(
+                session, [(dispatch.comparison_id, dispatch.sends) for dispatch in chunk], utc_now()
+            )
+    return counted
