@@ -39,10 +39,10 @@ from importlib.metadata import version
 import choix
 import numpy as np
 import scipy
-from numpy.typing import NDArray
 from scipy.special import expit
 from scipy.stats import spearmanr
 
+from cj_worker.core.array_types import FloatArray, IntArray
 from cj_worker.core.bt import (
     PairTable,
     PriorMode,
@@ -51,9 +51,6 @@ from cj_worker.core.bt import (
     fit_bradley_terry,
     map_scores,
 )
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.intp]
 
 PRIOR_PRECISION = 0.01
 """SPEC 7's BT_PRIOR_PRECISION default: the fit every result is reported from."""

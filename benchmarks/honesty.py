@@ -52,7 +52,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 from scipy.special import expit
 from scipy.stats import spearmanr
 
@@ -73,8 +72,6 @@ from cj_worker.harness import (
 )
 from cj_worker.harness.metrics import interval_coverage
 from cj_worker.harness.sweep import metrics_at
-
-FloatArray = NDArray[np.float64]
 
 EXACT = SimulatedJudge()
 COIN = SimulatedJudge(name="coin", random=True)

@@ -32,6 +32,7 @@ from kombu.transport import redis as kombu_redis
 
 from cj_worker import task_names
 from cj_worker.config import Settings
+from cj_worker.core.errors import CJWorkerError
 
 DELIVERY_LIMIT = 10
 """RabbitMQ: deliveries of one message before the quorum queue drops it (poison guard)."""
@@ -108,7 +109,7 @@ def celery_options(settings: Settings) -> dict[str, Any]:
 log = logging.getLogger(__name__)
 
 
-class DetachedChannelError(redis.exceptions.ConnectionError):
+class DetachedChannelError(CJWorkerError, redis.exceptions.ConnectionError):
     """A Redis channel used after its connection was lost and collected."""
 
 

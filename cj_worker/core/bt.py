@@ -38,17 +38,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
-from numpy.typing import NDArray
 from scipy.linalg import lapack
 from scipy.sparse.csgraph import connected_components
 from scipy.special import expit
 from threadpoolctl import ThreadpoolController
 
+from cj_worker.core.array_types import BoolArray, FloatArray, IntArray
 from cj_worker.core.errors import CJWorkerError
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.intp]
-BoolArray = NDArray[np.bool_]
 
 EXACT_SE_MAX_COMPONENT = 2000
 """Largest connected component whose variances are computed exactly (dense Cholesky)."""

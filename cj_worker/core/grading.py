@@ -61,13 +61,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 from scipy.special import ndtr
 
+from cj_worker.core.array_types import FloatArray, IntArray
 from cj_worker.core.grade_scales import GradeScale
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.intp]
 
 NO_GRADE = -1
 """Grade index of an essay without a grade (no projection and not an anchor)."""

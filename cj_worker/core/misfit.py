@@ -53,12 +53,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 from scipy.special import expit, ndtr
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.intp]
-BoolArray = NDArray[np.bool_]
+from cj_worker.core.array_types import BoolArray, FloatArray, IntArray
 
 MIN_COMPARISONS_FOR_MISFIT = 10
 """Fewer comparisons than this never flag: the normal approximation of the test is poor."""

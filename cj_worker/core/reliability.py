@@ -28,10 +28,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import rankdata
 
+from cj_worker.core.array_types import FloatArray, IntArray
 from cj_worker.core.bt import PairTable, map_scores
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.intp]
 CorrelationMethod = Literal["pearson", "spearman"]
 
 DEFAULT_SPLITS = 8

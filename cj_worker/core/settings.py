@@ -86,7 +86,7 @@ class AlgorithmSettings(BaseModel):
         ),
     )
     pairing_policy: PairingPolicy = Field(
-        PairingPolicy.INFORMATION, description="How COVERAGE waves pick pairs."
+        PairingPolicy.RANDOM, description="How COVERAGE waves pick pairs."
     )
     hybrid_random_share: float = Field(
         0.5,

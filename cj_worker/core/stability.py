@@ -8,9 +8,8 @@ it, so a batch whose judges mostly fail is never called stable.
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import NDArray
 
-FloatArray = NDArray[np.float64]
+from cj_worker.core.array_types import FloatArray
 
 
 def max_score_change(now: FloatArray, previous: FloatArray) -> float:

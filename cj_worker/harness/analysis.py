@@ -12,12 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 from scipy.stats import t as student_t
 
+from cj_worker.core.array_types import FloatArray
 from cj_worker.harness.sweep import SweepRow
 
-FloatArray = NDArray[np.float64]
 GroupKey = tuple[int, str]
 """(n, judges)."""
 

@@ -9,13 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.typing import NDArray
 
+from cj_worker.core.array_types import FloatArray
 from cj_worker.core.reliability import DEFAULT_SPLITS
 from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.harness.judges import JUDGE_PROFILES, SimulatedJudge
-
-FloatArray = NDArray[np.float64]
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 from scipy.special import ndtri
 from scipy.stats import kendalltau, spearmanr
 
-FloatArray = NDArray[np.float64]
+from cj_worker.core.array_types import FloatArray
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.typing import NDArray
 
+from cj_worker.core.array_types import FloatArray
 from cj_worker.core.decision import Action, Reason
 from cj_worker.core.history import ComparisonHistory
 from cj_worker.harness.metrics import interval_coverage
-
-FloatArray = NDArray[np.float64]
 
 _CAP_LABELS: dict[Reason, str] = {
     Reason.STABLE: "stability",

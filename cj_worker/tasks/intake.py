@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cj_worker import metrics, task_names
+from cj_worker.budget import plan_budget
 from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.db import repositories
 from cj_worker.db.models import Essay
@@ -121,6 +122,11 @@ def store_batch(session: Session, request: BatchRequest, settings: AlgorithmSett
         "batch created",
         extra={"batch_id": str(batch_id), "essays": len(request.essays), "budget": request.budget},
     )
+    # The same arithmetic the CLI warns with: a budget the caps cannot spend, or too few
+    # comparisons per essay for a useful ranking, is accepted (a budget is a ceiling) and said.
+    plan = plan_budget(len(request.essays), settings, budget=request.budget)
+    for warning in plan.warnings:
+        log.warning("budget_warning", extra={"batch_id": str(batch_id), "warning": warning})
     return Effects(Outcome.CREATED, [trigger])
 
 

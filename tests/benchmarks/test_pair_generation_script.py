@@ -10,7 +10,9 @@ def test_quick_benchmark_runs_and_plans_full_waves() -> None:
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()[1:]]
     assert {(row[0], row[2]) for row in rows} == {
-        (n, policy) for n in ("200", "1200") for policy in ("information", "random", "proximity")
+        (n, policy)
+        for n in ("200", "1200")
+        for policy in ("information", "random", "proximity", "hybrid")
     }
     for row in rows:
         assert int(row[3]) >= 0.95 * int(row[0]) // 2, "a wave pairs (nearly) every essay"

@@ -104,9 +104,7 @@ def read_ended(database_url: str, batch_id: uuid.UUID) -> Ended:
                 sa.select(DecisionRow.wave, DecisionRow.created_at).where(
                     DecisionRow.batch_id == batch_id
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         result = session.get(BatchResultRow, batch_id)
         return Ended(

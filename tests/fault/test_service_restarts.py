@@ -1,4 +1,5 @@
-"""The broker and the database die mid-wave and come back; the workers are not restarted.
+"""The broker and the database die mid-wave and come back (the workers are not restarted),
+and a batch row stays locked past the lock timeout.
 
 No supervisor runs during these tests: every worker and the beat must outlive the outage
 on their own (a broker restart used to end workers on kombu's ``restore_unacked``). Redis
@@ -16,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from cj_worker.config import Settings
 from cj_worker.db.engine import get_engine, session_scope
 from cj_worker.db.models import Batch
+from cj_worker.db.repositories import lock_batch
 from tests.fault.checks import (
     assert_fault_free_result,
     assert_invariants,
@@ -90,4 +93,28 @@ def test_workers_outlive_a_database_restart_and_the_batch_ends_as_without_it(
     recovery = restart_mid_wave(
         armed, fault_directory, private_postgres.kill, private_postgres.start
     )
+    assert recovery <= RECOVERY_TARGET_SECONDS
+
+
+def test_a_batch_row_locked_past_the_lock_timeout_loses_no_answer(
+    armed: Cluster, fault_directory: Path
+) -> None:
+    """A transaction holds the batch row for twice ``db_lock_timeout_seconds`` mid-wave:
+    the callbacks waiting for it give up, retry with backoff and record every answer."""
+    request = batch_request()
+    hold = 2 * Settings(database_url="sqlite://").db_lock_timeout_seconds
+    armed.submit(request)
+    wait_for_wave(armed.database_url, request.batch_id, 3)
+    with session_scope(armed.database_url) as session:
+        assert lock_batch(session, request.batch_id) is not None
+        time.sleep(hold)
+    released = time.time()
+
+    ended = wait_terminal(armed.database_url, request.batch_id, timeout=180)
+
+    assert_invariants(armed.database_url, request.batch_id, judge_silenced=False)
+    assert (ended.failed, ended.timed_out) == (0, 0)
+    assert_fault_free_result(armed.database_url, request, fault_directory, ended)
+    recovery = progress_after(armed.database_url, request.batch_id, released)
+    print(f"progress {recovery:.1f} s after a {hold} s lock was released")
     assert recovery <= RECOVERY_TARGET_SECONDS

@@ -38,8 +38,7 @@ from cj_worker.tasks.sweep import (
     sweep,
     sweep_batch,
 )
-from tests.databases import temporary_database
-from tests.unit.tasks.builders import (
+from tests.builders.tasks import (
     PENDING,
     Row,
     batch_results,
@@ -50,6 +49,7 @@ from tests.unit.tasks.builders import (
     sent_ago,
     update_batch,
 )
+from tests.databases import temporary_database
 from tests.unit.tasks.transports import CapturingTransport, capturing
 
 pytestmark = pytest.mark.integration

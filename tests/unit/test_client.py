@@ -30,7 +30,7 @@ from cj_worker.payloads import (
     SimulatedJudge,
     parse,
 )
-from tests.factories import make_batch
+from tests.builders.db import make_batch
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import pytest
 
 import cj_worker
 from cj_worker import errors
+from cj_worker.broker import DetachedChannelError
 from cj_worker.budget import BudgetError
 from cj_worker.cli.batches import BatchFailedError
 from cj_worker.cli.parsing import UsageError
@@ -75,6 +76,8 @@ DOCUMENTED: dict[type[CJWorkerError], tuple[type[Exception], int]] = {
     MalformedResponseError: (Exception, 1),
     TransientError: (Exception, 1),
     NoPermitError: (Exception, 1),
+    # Raised inside kombu's Redis transport so that Celery reconnects: never a user's.
+    DetachedChannelError: (Exception, 1),
 }
 
 

@@ -19,7 +19,7 @@ from cj_worker.db.column_types import utc_now
 from cj_worker.db.engine import session_scope
 from cj_worker.db.models import OutboxEvent
 from cj_worker.db.states import BatchState, ComparisonRowStatus, OutboxEventType
-from tests.factories import add_comparison, make_batch
+from tests.builders.db import add_comparison, make_batch
 
 
 def samples(families: list[Metric]) -> dict[tuple[str, tuple[str, ...]], float]:

@@ -20,7 +20,7 @@ from cj_worker.db.repositories.reports import BatchResults
 from cj_worker.db.results import EssayResult
 from cj_worker.decisions_file import DecisionFileError
 from cj_worker.scoring import SCORED_REASON, ScoringInputError, read_anchors, score
-from tests.unit.decision_builders import essay_id, panel, write_csv, write_jsonl
+from tests.builders.decision_files import essay_id, panel, write_csv, write_jsonl
 
 SPLITS = 10
 """Judge splits in these tests: the literature's 100 are for real use."""

@@ -23,7 +23,7 @@ from cj_worker.db.repositories import (
     lock_batch,
 )
 from cj_worker.db.states import BatchState, ComparisonRowStatus
-from tests.factories import make_batch
+from tests.builders.db import make_batch
 
 PENDING = ComparisonRowStatus.PENDING
 SUCCEEDED = ComparisonRowStatus.SUCCEEDED

@@ -23,7 +23,7 @@ from cj_worker.db.repositories import (
     wave_has_pending,
 )
 from cj_worker.db.states import ComparisonRowStatus
-from tests.factories import add_comparison, make_batch
+from tests.builders.db import add_comparison, make_batch
 
 PENDING = ComparisonRowStatus.PENDING
 

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from cj_worker.db.repositories import get_coverage_metrics_for_batch
 from cj_worker.db.states import ComparisonRowStatus, Slot
-from tests.factories import add_comparison, make_batch
+from tests.builders.db import add_comparison, make_batch
 
 FAILED = ComparisonRowStatus.FAILED
 

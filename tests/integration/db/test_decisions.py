@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from cj_worker.db.models import DecisionRow
 from cj_worker.db.repositories import record_decision
-from tests.factories import make_batch
+from tests.builders.db import make_batch
 
 
 def _decisions(session: Session, batch_id: object) -> list[tuple[int, str, str]]:

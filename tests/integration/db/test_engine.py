@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from cj_worker.db.engine import dispose_engines, get_engine, session_factory, session_scope
 from cj_worker.db.models import Batch, Essay
-from tests.factories import make_batch
+from tests.builders.db import make_batch
 
 
 def _batch_count(url: str) -> int:

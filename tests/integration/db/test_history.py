@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from cj_worker.core.history import ComparisonStatus
 from cj_worker.db.repositories import RowCounts, counters_from_rows, load_history
 from cj_worker.db.states import ComparisonRowStatus, Slot
-from tests.factories import add_comparison, make_batch
+from tests.builders.db import add_comparison, make_batch
 
 
 def test_load_history_round_trip(session: Session) -> None:

@@ -20,7 +20,7 @@ from cj_worker.db.models import (
     EssayResultRow,
 )
 from cj_worker.db.states import BatchState, ComparisonRowStatus, GenerationMode, Slot
-from tests.factories import add_comparison, make_batch
+from tests.builders.db import add_comparison, make_batch
 
 
 def _rejected(session: Session, write: Callable[[], object]) -> None:

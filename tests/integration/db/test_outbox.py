@@ -15,7 +15,7 @@ from cj_worker.db.repositories import (
     record_outbox_failure,
 )
 from cj_worker.db.states import OutboxEventType
-from tests.factories import make_batch
+from tests.builders.db import make_batch
 
 COMPLETED = OutboxEventType.BATCH_COMPLETED
 TASK = "producer.on_result"

@@ -12,7 +12,7 @@ from cj_worker.db.progress import (
     load_progress,
     save_progress,
 )
-from tests.factories import make_batch
+from tests.builders.db import make_batch
 
 
 def test_a_new_batch_has_no_progress_and_writes_no_unmeasured_coverage(session: Session) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from cj_worker.db.repositories import ScoredEssay, load_essays, store_essay_results
 from cj_worker.db.repositories.reports import BatchResults, BatchStatus, batch_results
 from cj_worker.db.results import CSV_COLUMNS, EssayResult
-from tests.factories import make_batch
+from tests.builders.db import make_batch
 
 GRADES = ["C", "B", "A"]
 

@@ -9,7 +9,7 @@ from cj_worker.db.models import Batch, Comparison
 from cj_worker.db.repositories.reports import batch_results, batch_status
 from cj_worker.db.repositories.usage import UsageSums, batch_usage
 from cj_worker.db.states import ComparisonRowStatus
-from tests.factories import add_comparison, make_batch
+from tests.builders.db import add_comparison, make_batch
 
 
 def answered(

@@ -25,7 +25,7 @@ import pytest
 from cj_worker.report.model import report_data
 from cj_worker.report.page import write_report
 from cj_worker.report.palette import grade_colours
-from tests.result_factories import SWEDISH, batch_results
+from tests.builders.results import SWEDISH, batch_results
 
 pytestmark = pytest.mark.integration
 Image = pytest.importorskip("PIL.Image")

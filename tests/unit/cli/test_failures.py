@@ -18,7 +18,7 @@ from cj_worker.db.engine import session_scope
 from cj_worker.errors import CJWorkerError, ServiceUnreachableError
 from cj_worker.harness.runner import HarnessError
 from cj_worker.payloads import PayloadError
-from tests.factories import make_batch
+from tests.builders.db import make_batch
 from tests.unit.cli.runs import Runner, assert_one_line_error, queued, use_database
 
 # ------------------------------------------------------------------ through the commands

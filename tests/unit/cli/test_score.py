@@ -12,7 +12,7 @@ import pytest
 
 from cj_worker import cli
 from cj_worker.db.results import EssayResult
-from tests.unit.decision_builders import essay_id, panel, write_csv, write_jsonl
+from tests.builders.decision_files import essay_id, panel, write_csv, write_jsonl
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from scipy.special import expit, log_expit
 
 from cj_worker.core import bt
+from cj_worker.core.array_types import FloatArray, IntArray
 from cj_worker.core.bt import (
     BTFit,
     BTInputError,
@@ -31,9 +32,6 @@ from cj_worker.core.bt import (
     map_scores,
     scale_separation_reliability,
 )
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.intp]
 
 TRUE_SD = 1.5
 """Spread of true abilities in the pairing study (section 2); the tests use the same."""

@@ -15,7 +15,7 @@ from cj_worker.core.history import ComparisonHistory
 from cj_worker.core.pairing import PairGenerationMode
 from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.core.wave import WaveState, step, wave_rng
-from tests.unit.core.builders import extend_succeeded, history_from, make_settings
+from tests.builders.core import extend_succeeded, history_from, make_settings
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from cj_worker.core.coverage import (
     successful_pairs_count,
     unique_coverage_complete,
 )
-from tests.unit.core.builders import (
+from tests.builders.core import (
     all_pairs,
     by_net_size,
     complete_coverage_history,

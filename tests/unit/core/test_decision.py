@@ -15,7 +15,7 @@ import pytest
 from cj_worker.core.coverage import max_possible_pairs
 from cj_worker.core.decision import Action, ContinuationContext, Decision, Reason, decide
 from cj_worker.core.success_guard import WaveCounts
-from tests.unit.core.builders import (
+from tests.builders.core import (
     REGULAR_NET,
     SMALL_NET,
     by_net_size,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from numpy.typing import NDArray
 from scipy.special import expit
 
+from cj_worker.core.array_types import BoolArray, IntArray
 from cj_worker.core.bt import fit_bradley_terry
 from cj_worker.core.history import ComparisonHistory, ComparisonStatus
 from cj_worker.core.misfit import (
@@ -25,9 +25,6 @@ from cj_worker.core.misfit import (
 from cj_worker.core.pairing import INITIAL_SELECTION_PRECISION, PairGenerationMode, plan_wave
 from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.harness import budget_for
-
-IntArray = NDArray[np.intp]
-BoolArray = NDArray[np.bool_]
 
 
 def test_mean_squares_follow_their_definitions() -> None:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from cj_worker.core.history import ComparisonHistory, ComparisonStatus
 from cj_worker.core.pair_index import PairAvailability, PairIndex
 from cj_worker.core.pairing import PairGenerationMode, plan_wave
-from tests.unit.core.builders import (
+from tests.builders.core import (
     Row,
     failed,
     history_from,

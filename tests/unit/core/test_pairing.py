@@ -25,7 +25,7 @@ from cj_worker.core.pairing import (
     resampling_cap_per_essay,
 )
 from cj_worker.core.settings import AlgorithmSettings, PairingPolicy
-from tests.unit.core.builders import (
+from tests.builders.core import (
     Row,
     all_pairs,
     complete_coverage_history,

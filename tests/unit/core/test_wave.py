@@ -16,7 +16,7 @@ from cj_worker.core.coverage import CoverageMetrics, CoverageRegressionError
 from cj_worker.core.decision import Action, Reason
 from cj_worker.core.pairing import INITIAL_SELECTION_PRECISION, PairGenerationMode
 from cj_worker.core.wave import WaveState, step, wave_rng
-from tests.unit.core.builders import (
+from tests.builders.core import (
     Row,
     complete_coverage_history,
     extend_succeeded,

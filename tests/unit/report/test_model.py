@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from cj_worker.report.model import report_data
-from tests.result_factories import SWEDISH, batch_results
+from tests.builders.results import SWEDISH, batch_results
 
 
 def test_the_adapter_carries_every_essay_in_rank_order_with_its_figures() -> None:

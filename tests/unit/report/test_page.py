@@ -13,7 +13,7 @@ import pytest
 from cj_worker.report.model import report_data
 from cj_worker.report.page import render_report, write_report
 from cj_worker.report.palette import grade_colours
-from tests.result_factories import SWEDISH, batch_results
+from tests.builders.results import SWEDISH, batch_results
 
 HOSTILE_IDS = [
     "<script>alert(1)</script>",

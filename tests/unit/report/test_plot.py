@@ -13,7 +13,7 @@ import pytest
 from cj_worker.report.model import ReportData, report_data
 from cj_worker.report.palette import NO_GRADE_COLOUR, grade_colours
 from cj_worker.report.plot import MAX_SIDE_PX, draw_results, plot_results, plot_svg
-from tests.result_factories import SWEDISH, batch_results
+from tests.builders.results import SWEDISH, batch_results
 
 pyplot = pytest.importorskip("matplotlib.pyplot")
 colors = pytest.importorskip("matplotlib.colors")

@@ -9,7 +9,7 @@ import pytest
 from cj_worker.core.decision import Reason
 from cj_worker.report import wording
 from cj_worker.report.model import ReportData, report_data
-from tests.result_factories import batch_results
+from tests.builders.results import batch_results
 
 
 def data_of(**kwargs: Any) -> ReportData:

@@ -20,7 +20,7 @@ from cj_worker.tasks.callbacks import (
 )
 from cj_worker.tasks.finalize import finalize_failure
 from cj_worker.tokens import token_for
-from tests.unit.tasks.builders import (
+from tests.builders.tasks import (
     PENDING,
     TIMED_OUT,
     Row,

@@ -19,7 +19,7 @@ from cj_worker.db.states import BatchState, ComparisonRowStatus, GenerationMode
 from cj_worker.tasks.base import Message, set_transport
 from cj_worker.tasks.continuation import continue_batch
 from cj_worker.tasks.sweep import sweep
-from tests.unit.tasks.builders import (
+from tests.builders.tasks import (
     FAILED,
     PENDING,
     Row,
@@ -115,12 +115,18 @@ def coverage_keys(metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_selection_prior_is_carried_to_the_next_wave(
-    database_url: str, sent: CapturingTransport, half_covered: SeededBatch
+    database_url: str, sent: CapturingTransport
 ) -> None:
     """The information policy's EM step is persisted, so the next wave starts from it."""
-    run(half_covered.id, 1)
+    seeded = seed_batch(
+        database_url,
+        6,
+        [Row(0, 1), Row(3, 2), Row(4, 5)],
+        settings={"pairing_policy": "hybrid"},
+    )
+    run(seeded.id, 1)
 
-    metadata = read_batch(database_url, half_covered.id).processing_metadata
+    metadata = read_batch(database_url, seeded.id).processing_metadata
     assert metadata[SELECTION_PRIOR_PRECISION] != INITIAL_SELECTION_PRECISION
     assert 1 / 25 <= metadata[SELECTION_PRIOR_PRECISION] <= 4
 

@@ -34,7 +34,7 @@ from cj_worker.tasks.base import Message, set_transport
 from cj_worker.tasks.continuation import continue_batch
 from cj_worker.tasks.finalize import finalize_failure, finalize_scoring
 from cj_worker.tasks.outbox import relay_outbox
-from tests.unit.tasks.builders import (
+from tests.builders.tasks import (
     FAILED,
     PENDING,
     CommitRefusedError,

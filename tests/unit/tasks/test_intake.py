@@ -23,7 +23,7 @@ from cj_worker.db.states import BatchState
 from cj_worker.payloads import PayloadError
 from cj_worker.tasks.base import CeleryTransport, Message, set_transport
 from cj_worker.tasks.intake import BatchConflictError, create_batch
-from tests.unit.tasks.builders import (
+from tests.builders.tasks import (
     CommitRefusedError,
     batch_request,
     batch_results,
@@ -130,6 +130,35 @@ def _missing_true_score() -> dict[str, Any]:
     essays = essay_payloads(3)
     del essays[2]["true_score"]
     return {"essays": essays}
+
+
+@pytest.mark.parametrize(
+    ("essays", "budget", "overrides", "warned"),
+    [
+        (12, 1000, {"max_iterations": 3}, True),  # 3 waves of 6 pairs cannot spend 1000
+        (40, 60, {}, True),  # 3 comparisons per essay: too few for a useful ranking
+        (12, 60, {}, False),
+    ],
+    ids=["budget-beyond-the-caps", "too-few-per-essay", "sensible"],
+)
+def test_intake_says_when_the_budget_and_the_caps_disagree(
+    database_url: str,
+    sent: CapturingTransport,
+    caplog: pytest.LogCaptureFixture,
+    essays: int,
+    budget: int,
+    overrides: dict[str, Any],
+    warned: bool,
+) -> None:
+    """The batch is stored either way (a budget is a ceiling); the log says why not all of
+    it can be spent, or that it buys too few comparisons per essay."""
+    caplog.set_level("WARNING", logger="cj_worker")
+    batch_id = submit(batch_request(essays, budget=budget, settings=overrides))
+
+    assert read_batch(database_url, uuid.UUID(batch_id)).total_budget == budget
+    warnings = [r for r in caplog.records if r.getMessage().startswith("budget_warning")]
+    assert bool(warnings) is warned
+    assert all(getattr(r, "batch_id", None) == batch_id for r in warnings)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from cj_worker.tasks.judging import (
     judge_comparison,
     judge_requests,
 )
-from tests.factories import add_comparison, make_batch
+from tests.builders.db import add_comparison, make_batch
 
 
 def test_each_row_becomes_its_next_send_with_the_request_of_its_own_id(database_url: str) -> None:

@@ -29,7 +29,7 @@ from cj_worker.tasks import llm_judge
 from cj_worker.tasks.base import Message
 from cj_worker.tasks.judging import judge_requests
 from cj_worker.tasks.llm_judge import MAX_REQUEUES, llm_judge_comparison
-from tests.factories import add_comparison, make_batch
+from tests.builders.db import add_comparison, make_batch
 from tests.unit.judges.llm.fakes import ScriptedEndpoint, ok
 from tests.unit.tasks.transports import CapturingTransport
 

@@ -14,7 +14,7 @@ from cj_worker.db.column_types import utc_now
 from cj_worker.db.states import BatchState, ComparisonRowStatus
 from cj_worker.tasks.base import Message
 from cj_worker.tasks.sweep import REPORT_KEYS, sweep
-from tests.unit.tasks.builders import (
+from tests.builders.tasks import (
     PENDING,
     Row,
     backdate_comparisons,

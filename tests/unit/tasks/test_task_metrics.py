@@ -23,14 +23,14 @@ from cj_worker.tasks.finalize import finalize_scoring
 from cj_worker.tasks.outbox import relay_outbox
 from cj_worker.tasks.sweep import sweep
 from cj_worker.tokens import token_for
-from tests.unit.tasks.builders import (
+from tests.builders.tasks import (
     PENDING,
     CommitRefusedError,
     Row,
     all_pairs,
-    backdate_comparisons,
     refused_commits,
     seed_batch,
+    sent_ago,
 )
 from tests.unit.tasks.transports import CapturingTransport
 
@@ -133,8 +133,9 @@ def test_rejected_callbacks_are_counted(database_url: str, sent: CapturingTransp
 def test_the_sweep_counts_timeouts_and_re_sent_triggers(
     database_url: str, sent: CapturingTransport
 ) -> None:
-    batch = seed_batch(database_url, 4, [Row(0, 1, PENDING), Row(2, 3, PENDING)])
-    backdate_comparisons(database_url, batch.id, timedelta(hours=1))
+    silent = timedelta(hours=1)  # sent, re-sent, and never answered
+    batch = seed_batch(database_url, 4, [Row(0, 1, PENDING), Row(2, 3, PENDING)], quiet_for=silent)
+    sent_ago(database_url, batch.id, silent, sends=2)
     timed_out = reading("cj_sweep_actions_total", action="timed_out")
     continuations = reading("cj_sweep_actions_total", action="continuation")
     before = timed_out(), continuations()

@@ -20,7 +20,7 @@ from cj_worker.tasks.dispatch import Dispatch
 from cj_worker.tasks.messages import continue_batch_message
 from cj_worker.tasks.outcomes import Outcome
 from cj_worker.tasks.unit_of_work import Effects
-from tests.unit.tasks.builders import (
+from tests.builders.tasks import (
     PENDING,
     CommitRefusedError,
     Row,

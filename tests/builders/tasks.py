@@ -31,7 +31,7 @@ from cj_worker.db.models import (
     OutboxEvent,
 )
 from cj_worker.db.states import BatchState, ComparisonRowStatus, GenerationMode, Slot
-from tests.factories import add_comparison, make_batch
+from tests.builders.db import add_comparison, make_batch
 
 SUCCEEDED = ComparisonRowStatus.SUCCEEDED
 FAILED = ComparisonRowStatus.FAILED
