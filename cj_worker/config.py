@@ -105,6 +105,16 @@ class Settings(AlgorithmSettings, BaseSettings):
             " the defaults)."
         ),
     )
+    intake_timeout_seconds: int = Field(
+        3600,
+        ge=1,
+        description=(
+            "How long a batch submitted in chunks (essay_count) may wait for its next chunk:"
+            " the sweep fails a batch that heard no chunk for this long with the reason"
+            " `intake_incomplete`. At least broker_visibility_timeout_seconds, after which"
+            " Redis hands out again a chunk whose worker died."
+        ),
+    )
     metrics_port: int = Field(
         9808,
         ge=0,
@@ -173,6 +183,8 @@ def timing_problems(settings: Settings) -> list[str]:
     - The sweep runs at least twice per re-send deadline, so a request is re-sent within
       its deadline and never before half of it.
     - The LLM judge is never re-sent while its task may still run.
+    - A chunked batch is not failed for a missing chunk that Redis still holds for a dead
+      worker.
     """
     s = settings
     problems = []
@@ -192,6 +204,8 @@ def timing_problems(settings: Settings) -> list[str]:
             )
     if s.resend_llm_after_seconds <= s.task_time_limit_seconds:
         problems.append("resend_llm_after_seconds must exceed task_time_limit_seconds")
+    if s.intake_timeout_seconds < s.broker_visibility_timeout_seconds:
+        problems.append("intake_timeout_seconds must be at least broker_visibility_timeout_seconds")
     return problems
 
 

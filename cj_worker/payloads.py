@@ -7,8 +7,12 @@ through :mod:`cj_worker.client` or send the JSON by hand with ``send_task``.
 Validation is strict about JSON types (:func:`parse`): ``"40"`` is not a budget and
 ``"true"`` is not a flag, because a producer that sends strings where numbers belong has a
 bug that lax coercion would hide until it sent ``"forty"``. The limits producers meet
-(essays per batch, characters per essay, id lengths) are module constants, listed in the
-README's limits table.
+(essays per batch, characters per essay, id lengths, essays and characters per chunk) are
+module constants, listed in the README's limits table.
+
+A large batch need not travel as one message: a :class:`BatchRequest` may declare
+``essay_count`` and the digest of the whole essay list (:func:`essays_sha256`) and carry the
+first essays only; :class:`EssayChunk` messages (``cj.add_essays``) bring the rest.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import (
@@ -42,19 +47,26 @@ from cj_worker.llm_spec import LlmJudge
 
 __all__ = [
     "FATAL_JUDGE_ERROR_CODES",
+    "MAX_CHUNK_TEXT_CHARS",
     "MAX_ESSAYS_PER_BATCH",
+    "MAX_ESSAYS_PER_CHUNK",
     "MAX_ESSAY_CHARS",
     "MAX_ID_LENGTH",
     "BatchRequest",
     "ComparisonRequest",
     "ComparisonResult",
+    "EssayChunk",
     "EssayIn",
     "ExternalJudge",
     "GradeScaleIn",
+    "JudgeTicket",
     "JudgeUsage",
     "LlmJudge",
     "PayloadError",
     "SimulatedJudge",
+    "TicketBundle",
+    "check_essays",
+    "essays_sha256",
     "parse",
 ]
 
@@ -66,6 +78,15 @@ broker alike. Every judge request carries two texts, so one unbounded essay woul
 copied into every comparison it takes part in (and, for an LLM judge, paid for)."""
 MAX_ID_LENGTH = 255
 """Longest essay id, batch ``external_ref``, tenant and task or queue name."""
+MAX_ESSAYS_PER_CHUNK = 2_000
+"""Most essays in one message of a chunked intake (the first chunk, in ``cj.create_batch``
+with ``essay_count``, or one ``cj.add_essays``): one chunk is one short transaction."""
+MAX_CHUNK_TEXT_CHARS = 2_000_000
+"""Most characters of essay text in one message of a chunked intake (about 2 to 12 MB of
+JSON): the point of chunks is that no message is giant. One essay of the largest size
+(:data:`MAX_ESSAY_CHARS`) always fits. A request sent whole, without ``essay_count``,
+keeps the limits it always had."""
+SHA256_HEX = r"^[0-9a-f]{64}$"
 RESERVED_TASK_PREFIX = "cj."
 """Task names of this package. A producer's judge or result task named ``cj.*`` would be
 delivered to a cj worker, which would run its own task with a foreign payload (or, for a
@@ -195,6 +216,13 @@ class BatchRequest(_Message):
     tenant: Annotated[str | None, Field(min_length=1, max_length=MAX_ID_LENGTH)] = None
     """Whose batch this is: reads that name a tenant see only that tenant's batches."""
     essays: Annotated[list[EssayIn], Field(min_length=1, max_length=MAX_ESSAYS_PER_BATCH)]
+    """Every essay; or, with ``essay_count``, the first ones (positions 0 to len - 1)."""
+    essay_count: Annotated[int | None, Field(ge=1, le=MAX_ESSAYS_PER_BATCH)] = None
+    """Essays of the whole batch, when the rest arrive as ``cj.add_essays`` chunks. The
+    batch waits in ``created`` until all of them arrived; none means ``essays`` is all."""
+    essays_sha256: Annotated[str | None, Field(pattern=SHA256_HEX)] = None
+    """:func:`essays_sha256` of the whole essay list (required with ``essay_count``): the
+    completed batch is judged only if its stored essays have this digest."""
     budget: Annotated[int | None, Field(ge=1, le=100_000_000)] = None
     """Most comparisons to spend; defaults to ``max_pairwise_comparisons``."""
     settings: dict[str, Any] = Field(default_factory=dict)
@@ -222,8 +250,9 @@ class BatchRequest(_Message):
     def _prompt_context_to_llm_judge(cls, data: Any) -> Any:
         """Copy ``assignment`` and ``rubric`` into an LLM judge's spec.
 
-        The spec travels in every judge message, so the judge needs no database read to
-        build its prompt. A spec that already has different text is an error, not a pick.
+        The spec is stored with the batch and read by the judge with the two texts, so the
+        prompt is built from one record. A spec that already has different text is an
+        error, not a pick.
         """
         if not isinstance(data, dict):
             return data
@@ -275,27 +304,149 @@ class BatchRequest(_Message):
                 f"result_queue: {self.result_queue!r} is consumed by cj workers, which would "
                 "discard the result event; use a queue of the producer's"
             )
-        seen: set[str] = set()
-        for essay in self.essays:
-            if essay.id in seen:
-                raise ValueError(f"essays: duplicate essay id {essay.id!r}")
-            seen.add(essay.id)
+        _unique_ids(self.essays)
         AlgorithmSettings().override(self.settings)  # raises naming the bad setting
         scale = self.scale()
-        for position, essay in enumerate(self.essays):
-            if essay.is_anchor and essay.grade not in scale.grades:
-                raise ValueError(
-                    f"essays.{position}.grade: anchor {essay.id!r} has grade {essay.grade!r}, "
-                    f"which is not in grade scale {scale.name!r} ({', '.join(scale.grades)})"
-                )
-        if isinstance(self.judge, SimulatedJudge):
-            missing = [e.id for e in self.essays if e.true_score is None]
-            if missing:
-                raise ValueError(
-                    f"essays: the simulated judge needs true_score for every essay "
-                    f"(missing for {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''})"
-                )
+        check_essays(
+            self.essays,
+            grades=scale.grades,
+            scale_name=scale.name,
+            simulated=isinstance(self.judge, SimulatedJudge),
+        )
+        self._check_chunking()
         return self
+
+    @property
+    def chunked(self) -> bool:
+        """Whether more essays follow in ``cj.add_essays`` chunks."""
+        return self.essay_count is not None and self.essay_count > len(self.essays)
+
+    def _check_chunking(self) -> None:
+        if self.essay_count is not None:
+            if self.essay_count < len(self.essays):
+                raise ValueError(
+                    f"essay_count: {self.essay_count} declared, but the request holds "
+                    f"{len(self.essays)} essays"
+                )
+            if self.essays_sha256 is None:
+                raise ValueError(
+                    "essays_sha256: required with essay_count: the SHA-256 of the whole essay"
+                    " list (cj_worker.payloads.essays_sha256)"
+                )
+        if self.chunked:
+            _within_chunk_limits(self.essays)
+        elif self.essays_sha256 is not None and self.essays_sha256 != essays_sha256(self.essays):
+            raise ValueError(
+                "essays_sha256: does not match the essays of the request (computed "
+                f"{essays_sha256(self.essays)})"
+            )
+
+
+class EssayChunk(_Message):
+    """Payload of ``cj.add_essays``: more essays of a batch created with ``essay_count``.
+
+    ``essays[i]`` is the essay at position ``offset + i``. Chunks may arrive in any order;
+    a redelivered chunk (the same essays at the same offset) changes nothing.
+    """
+
+    batch_id: uuid.UUID
+    tenant: Annotated[str | None, Field(min_length=1, max_length=MAX_ID_LENGTH)] = None
+    """The batch's tenant, exactly as its ``cj.create_batch`` named it."""
+    offset: Annotated[int, Field(ge=1, lt=MAX_ESSAYS_PER_BATCH)]
+    """Position of the first essay; the create's essays hold positions 0 to len - 1."""
+    essays: Annotated[list[EssayIn], Field(min_length=1, max_length=MAX_ESSAYS_PER_CHUNK)]
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        _unique_ids(self.essays)
+        _within_chunk_limits(self.essays)
+        return self
+
+
+def _unique_ids(essays: Sequence[EssayIn]) -> None:
+    seen: set[str] = set()
+    for essay in essays:
+        if essay.id in seen:
+            raise ValueError(f"essays: duplicate essay id {essay.id!r}")
+        seen.add(essay.id)
+
+
+def _within_chunk_limits(essays: Sequence[EssayIn]) -> None:
+    if len(essays) > MAX_ESSAYS_PER_CHUNK:
+        raise ValueError(
+            f"essays: {len(essays)} essays in one chunk; a chunk holds at most "
+            f"{MAX_ESSAYS_PER_CHUNK} (send the rest as cj.add_essays)"
+        )
+    chars = sum(len(essay.text) for essay in essays)
+    if chars > MAX_CHUNK_TEXT_CHARS:
+        raise ValueError(
+            f"essays: {chars} characters of text in one chunk; a chunk holds at most "
+            f"{MAX_CHUNK_TEXT_CHARS} (split it)"
+        )
+
+
+def check_essays(
+    essays: Sequence[EssayIn],
+    *,
+    grades: Sequence[str],
+    scale_name: str,
+    simulated: bool,
+    what: str = "essays",
+) -> None:
+    """Raise ``ValueError`` naming the field if the essays do not fit their batch.
+
+    Anchors' grades must be in the batch's grade scale, and the simulated judge needs every
+    essay's ``true_score``. Intake checks a request's essays here, and every chunk's against
+    the batch it joins, so a chunk is held to exactly the rules of the request.
+    """
+    for position, essay in enumerate(essays):
+        if essay.is_anchor and essay.grade not in grades:
+            raise ValueError(
+                f"{what}.{position}.grade: anchor {essay.id!r} has grade {essay.grade!r}, "
+                f"which is not in grade scale {scale_name!r} ({', '.join(grades)})"
+            )
+    if simulated:
+        missing = [e.id for e in essays if e.true_score is None]
+        if missing:
+            raise ValueError(
+                f"{what}: the simulated judge needs true_score for every essay "
+                f"(missing for {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''})"
+            )
+
+
+EssayFields = tuple[str, str, bool, str | None, float | None]
+"""An essay as the digest reads it: id, text, is_anchor, grade, true_score."""
+
+
+def essays_sha256(essays: Iterable[EssayIn | EssayFields]) -> str:
+    """SHA-256 (hex) of the canonical form of an essay list, in position order.
+
+    The canonical form is the UTF-8 bytes of a JSON array with one array per essay,
+    ``[id, text, is_anchor, grade, true_score]`` (``grade`` and ``true_score`` null when
+    absent), written without spaces (``separators=(",", ":")``), with non-ASCII characters
+    as themselves (``ensure_ascii=False``) and numbers as Python writes a float (``1.0``,
+    ``-0.5``). Ids and texts are taken as validated, i.e. trimmed of surrounding
+    whitespace. The producer's client and the worker (over the stored essays) both compute
+    it here, so a batch is judged only on the very essays its producer meant.
+    """
+    digest = hashlib.sha256(b"[")
+    for index, essay in enumerate(essays):
+        fields = (
+            (essay.id, essay.text, essay.is_anchor, essay.grade, essay.true_score)
+            if isinstance(essay, EssayIn)
+            else essay
+        )
+        item = [
+            fields[0],
+            fields[1],
+            bool(fields[2]),
+            fields[3],
+            None if fields[4] is None else float(fields[4]),
+        ]
+        encoded = json.dumps(item, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        digest.update((b"," if index else b"") + encoded.encode("utf-8", "surrogatepass"))
+    digest.update(b"]")
+    return digest.hexdigest()
 
 
 class EssayView(_Message):
@@ -317,6 +468,33 @@ class ComparisonRequest(_Message):
     callback_queue: str = "cj.callbacks"
     simulation: tuple[float, float] | None = None
     """True scores of A and B, sent only to the built-in simulated judge."""
+
+
+class JudgeTicket(_Message):
+    """What a built-in judge task receives: ids and the token, never the essays.
+
+    The simulated judge needs only the two true scores; the LLM judge loads the texts and
+    its spec from the database itself. A pending request then costs a few hundred bytes
+    of broker memory instead of two essays, and monitoring has nothing to hide.
+    """
+
+    comparison_id: uuid.UUID
+    batch_id: uuid.UUID
+    token: Annotated[str | None, Field(max_length=128)] = None
+    """The comparison's result token, echoed in the answer."""
+    simulation: tuple[float, float] | None = None
+    """True scores of A and B, for the simulated judge only."""
+
+
+MAX_TICKETS_PER_MESSAGE = 100
+"""Most tickets one message to the simulated judge may carry (it sends 16)."""
+
+
+class TicketBundle(_Message):
+    """The simulated judge's message: several tickets, refused whole if one is malformed
+    (the engine never sends a bad one; a forged bundle changes nothing)."""
+
+    tickets: Annotated[list[JudgeTicket], Field(min_length=1, max_length=MAX_TICKETS_PER_MESSAGE)]
 
 
 class JudgeUsage(_Message):

@@ -34,7 +34,14 @@ class RunFigures(Protocol):
 
 
 FAILURES = frozenset(
-    {Reason.LOW_SUCCESS_RATE, Reason.JUDGE_FAILED_WAVE, Reason.STALLED, Reason.JUDGE_UNAUTHORIZED}
+    {
+        Reason.LOW_SUCCESS_RATE,
+        Reason.JUDGE_FAILED_WAVE,
+        Reason.STALLED,
+        Reason.JUDGE_UNAUTHORIZED,
+        Reason.ESSAYS_DIGEST_MISMATCH,
+        Reason.INTAKE_INCOMPLETE,
+    }
 )
 """Reasons a batch ends ``failed``, without results."""
 
@@ -97,6 +104,16 @@ _SENTENCES: dict[Reason, Callable[[RunFigures], str]] = {
         "Failed at once: the judge's endpoint refused its API key, or the key is missing or "
         "not allowed on the workers (see the comparisons' error_code and error_detail); fix "
         "the key and submit the batch again."
+    ),
+    Reason.ESSAYS_DIGEST_MISMATCH: lambda f: (
+        f"Failed before judging: the {f.essays} essays that arrived do not have the digest "
+        "the request declared (essays_sha256), so they are not the essays that were sent; "
+        "nothing was judged. Submit the batch again."
+    ),
+    Reason.INTAKE_INCOMPLETE: lambda f: (
+        f"Failed before judging: only {f.essays} essays arrived, fewer than the request "
+        "declared (essay_count), and no more came for intake_timeout_seconds; submit the "
+        "batch again."
     ),
 }
 

@@ -7,6 +7,7 @@ change; the modules that implement them may move.
 from typing import Final
 
 CREATE_BATCH: Final = "cj.create_batch"
+ADD_ESSAYS: Final = "cj.add_essays"
 JUDGE_COMPARISON: Final = "cj.judge_comparison"
 LLM_JUDGE_COMPARISON: Final = "cj.llm_judge_comparison"
 RECORD_COMPARISON_RESULT: Final = "cj.record_comparison_result"
@@ -32,6 +33,7 @@ EXTERNAL_JUDGE_QUEUE: Final = "cj.judge.external"
 
 ROUTES: Final = {
     CREATE_BATCH: INTAKE_QUEUE,
+    ADD_ESSAYS: INTAKE_QUEUE,
     RECORD_COMPARISON_RESULT: CALLBACKS_QUEUE,
     CONTINUE_BATCH: CONTROL_QUEUE,
     FINALIZE_SCORING: CONTROL_QUEUE,

@@ -71,6 +71,12 @@ class Reason(enum.StrEnum):
     JUDGE_UNAUTHORIZED = "judge_unauthorized"
     """The callback's, not ``decide``'s: the judge answered with an error no retry can
     cure (a refused, missing or disallowed API key), so the batch fails at once."""
+    ESSAYS_DIGEST_MISMATCH = "essays_digest_mismatch"
+    """Intake's, not ``decide``'s: the essays of a chunked batch, all arrived, do not have
+    the digest its request declared, so they are not the producer's and are never judged."""
+    INTAKE_INCOMPLETE = "intake_incomplete"
+    """The sweep's, not ``decide``'s: a chunked batch's essays stopped arriving before all
+    of them had come (``intake_timeout_seconds``)."""
 
 
 @dataclass(frozen=True)

@@ -64,12 +64,31 @@ def dispose_engines() -> None:
     """
     with _lock:
         engines = list(_engines.values())
+        # Re-created on next use, with the process's own settings (:func:`ping_on_checkout`).
+        _engines.clear()
+        _factories.clear()
     for engine in engines:
         engine.dispose(close=False)
 
 
+_pre_ping = True
+
+
+def ping_on_checkout(enabled: bool) -> None:
+    """Whether engines created from now on test each connection before lending it.
+
+    On by default: a CLI command or a producer's status read should not fail because the
+    database restarted since the pooled connection was opened. Celery pool processes turn
+    it off: the ping is a round trip on every task, and a task that meets a dead
+    connection fails with a transient error, which invalidates the pool and is retried
+    with backoff (``cj_worker.tasks.base``).
+    """
+    global _pre_ping
+    _pre_ping = enabled
+
+
 def _create_engine(url: str) -> Engine:
-    engine = sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, pool_pre_ping=_pre_ping)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _configure_sqlite_connection)
         event.listen(engine, "begin", _begin_immediate)

@@ -28,6 +28,7 @@ from cj_worker.core.grade_scales import DEFAULT_GRADE_SCALE, built_in_scale
 from cj_worker.core.grading import ProjectionStatus
 from cj_worker.db.column_types import StrEnumType, UTCDateTime, utc_now, values_check
 from cj_worker.db.states import (
+    LIVE_STATES,
     BatchState,
     ComparisonRowStatus,
     GenerationMode,
@@ -63,6 +64,15 @@ def _non_negative(*columns: str) -> list[sa.CheckConstraint]:
     ]
 
 
+LIVE_BATCH_SQL = f"state IN ({', '.join(repr(state.value) for state in LIVE_STATES)})"
+"""Predicate of the partial index ``ix_batches_live``. PostgreSQL and SQLite use a partial
+index only for a query that states its predicate literally, so a query meant for it says
+exactly this, inline rather than as bound parameters (``repositories.batches.idle_batches``)."""
+PENDING_COMPARISON_SQL = f"status = '{ComparisonRowStatus.PENDING}'"
+"""Predicate of the partial index ``ix_comparisons_pending``, stated literally in the same
+way by the queries on pending comparisons (``repositories.comparisons``)."""
+
+
 class Base(DeclarativeBase):
     """Maps ``UUID`` and ``datetime`` annotations to the portable column types."""
 
@@ -87,6 +97,13 @@ class Batch(Base):
             "comparisons_succeeded",
             "comparisons_failed",
         ),
+        # The sweep's idle batches, without reading the finished ones (nearly all of them).
+        sa.Index(
+            "ix_batches_live",
+            "last_activity_at",
+            postgresql_where=sa.text(LIVE_BATCH_SQL),
+            sqlite_where=sa.text(LIVE_BATCH_SQL),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -95,6 +112,12 @@ class Batch(Base):
     request_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
     """SHA-256 of the intake request (``BatchRequest.fingerprint``): a resubmission of the
     batch id is the same request only if it matches. None for batches stored before it."""
+    essays_expected: Mapped[int | None]
+    """Essays the batch will hold (``BatchRequest.essay_count``) when they arrive in chunks
+    (``cj.add_essays``); it stays ``created`` until all have. None: stored whole at intake."""
+    essays_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    """The declared ``payloads.essays_sha256`` of the whole essay list, checked against the
+    stored essays when the last chunk arrives."""
     state: Mapped[BatchState] = mapped_column(
         StrEnumType(BatchState), default=BatchState.CREATED, server_default=BatchState.CREATED
     )
@@ -158,6 +181,35 @@ class Essay(Base):
     score: Mapped[float | None]
     standard_error: Mapped[float | None]
     comparison_count: Mapped[int] = mapped_column(default=0, server_default=ZERO)
+    """``score``, ``standard_error`` and ``comparison_count`` are no longer written (issue
+    13 moved the interim scores to :class:`EssayScore`); migration 0007 copied them there.
+    They stay until a migration drops them: on SQLite that means rebuilding ``essays``,
+    whose drop would cascade to every comparison."""
+
+
+class EssayScore(Base):
+    """An essay's interim score, SE and successful comparisons, as of the last decision.
+
+    Its own narrow table: every decision rewrites all of a batch's scores in one bulk
+    upsert, which on the essay rows would rewrite each essay's text with them. The next
+    decision warm-starts its fit from these scores.
+    """
+
+    __tablename__ = "essay_scores"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["batch_id", "position"],
+            ["essays.batch_id", "essays.position"],
+            ondelete="CASCADE",
+        ),
+        *_non_negative("comparison_count"),
+    )
+
+    batch_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True)
+    score: Mapped[float | None]
+    standard_error: Mapped[float | None]
+    comparison_count: Mapped[int] = mapped_column(default=0, server_default=ZERO)
     """Successful comparisons only."""
 
 
@@ -175,7 +227,18 @@ class Comparison(Base):
         sa.ForeignKeyConstraint(
             ["batch_id", "essay_b"], ["essays.batch_id", "essays.position"], ondelete="CASCADE"
         ),
-        sa.Index("ix_comparisons_batch_id_status", "batch_id", "status"),
+        # Deleting an essay looks up its comparisons by each slot's foreign key; without
+        # these, every lookup reads all of the batch's comparisons.
+        sa.Index("ix_comparisons_batch_id_essay_a", "batch_id", "essay_a"),
+        sa.Index("ix_comparisons_batch_id_essay_b", "batch_id", "essay_b"),
+        # What the sweep asks of a batch concerns its pending rows, a wave or less of them.
+        sa.Index(
+            "ix_comparisons_pending",
+            "batch_id",
+            "wave",
+            postgresql_where=sa.text(PENDING_COMPARISON_SQL),
+            sqlite_where=sa.text(PENDING_COMPARISON_SQL),
+        ),
         sa.CheckConstraint("essay_a <> essay_b", name="distinct_essays"),
         sa.CheckConstraint(values_check("status", ComparisonRowStatus), name="status_valid"),
         sa.CheckConstraint(values_check("mode", GenerationMode), name="mode_valid"),

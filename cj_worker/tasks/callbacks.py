@@ -11,11 +11,15 @@ batch at once: under the lock the callback logs a ``finalize_failure`` decision
 answers then arrive at a closed batch, instead of the batch spending its whole budget
 on a key that cannot work.
 
-The callback takes the batch row lock, so callbacks of one batch are serialised: the last
-callback of a wave is the one that sees no pending row left and enqueues continuation
-(after commit). A redelivered callback changes nothing but still re-sends that trigger if
-the wave is complete and undecided, in case the first delivery died between commit and
-send; continuation ignores the spare.
+A callback costs two statements whatever the size of its wave
+(:mod:`cj_worker.db.repositories.answers`): a guarded update of its comparison (the
+exactly-once rule: a redelivered answer finds the row answered and changes nothing) and
+one increment of the batch's counters, which returns how many comparisons are still
+pending. The batch row lock is held from that last statement to the commit, so a batch's
+callbacks overlap everywhere but there. The callback that brings the count to zero
+enqueues continuation (after commit). A redelivered callback changes nothing but still
+re-sends that trigger if the wave is complete and undecided, in case the first delivery
+died between commit and send; continuation ignores the spare.
 
 Anyone who can reach the broker can send this task, so an answer is stored only if it
 echoes the token issued with its request (:mod:`cj_worker.tokens`), checked before the
@@ -26,13 +30,15 @@ counted (``cj_refused_messages_total`` and ``cj_callbacks_total{outcome="rejecte
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from cj_worker import metrics, task_names, tokens
 from cj_worker.core.decision import Action, Reason
 from cj_worker.db import repositories
 from cj_worker.db.column_types import utc_now
-from cj_worker.db.models import Batch, Comparison
+from cj_worker.db.models import Batch
 from cj_worker.db.states import BatchState, ComparisonRowStatus, Slot
 from cj_worker.errors import EXIT_USER_ERROR, CJWorkerError
 from cj_worker.payloads import FATAL_JUDGE_ERROR_CODES, ComparisonResult, PayloadError, parse
@@ -101,49 +107,101 @@ def authenticate(result: ComparisonResult) -> None:
 
 
 def record(session: Session, result: ComparisonResult) -> Effects:
-    """The body of the callback inside the caller's transaction."""
-    batch_id = repositories.batch_of_comparison(session, result.comparison_id)
-    if batch_id is None:
+    """The body of the callback inside the caller's transaction.
+
+    Two statements on the common path (:mod:`cj_worker.db.repositories.answers`): the
+    guarded update of the comparison, then the batch's counters, whose ``RETURNING`` says
+    whether this answer completed the wave. A fatal judge error takes the locked path.
+    """
+    if _is_fatal(result):
+        return _record_under_lock(session, result)
+    applied = repositories.apply_answer(
+        session,
+        result.comparison_id,
+        _answer_values(result),
+        batch_id=result.batch_id,
+        succeeded=result.status == "succeeded",
+    )
+    if applied is None:
+        return _unchanged(session, result)
+    tally = repositories.tally_answer(
+        session, applied.batch_id, applied.before, _status_of(result), utc_now()
+    )
+    outcome = (
+        Outcome.RECORDED if applied.before is ComparisonRowStatus.PENDING else Outcome.LATE_SUCCESS
+    )
+    effects = _answered(outcome, result)
+    if (
+        tally.state is BatchState.COLLECTING
+        and tally.current_wave == applied.wave
+        and tally.pending == 0
+    ):
+        effects.messages.append(continue_batch_message(applied.batch_id, applied.wave))
+    return effects
+
+
+def _unchanged(session: Session, result: ComparisonResult) -> Effects:
+    """An answer that changed nothing: refused, after the batch ended, or a duplicate.
+
+    A duplicate re-sends the continuation trigger if its wave is complete and undecided,
+    in case the first delivery died between its commit and the send; continuation ignores
+    the spare.
+    """
+    target = _target(session, result)
+    if target.batch_state.is_terminal:
+        log.info(
+            "result after the batch ended; not counted",
+            extra={"batch_id": str(target.batch_id), "comparison_id": str(result.comparison_id)},
+        )
+        return _answered(Outcome.BATCH_CLOSED, result)
+    effects = _answered(Outcome.DUPLICATE, result)
+    if (
+        target.batch_state is BatchState.COLLECTING
+        and target.current_wave == target.wave
+        and target.pending == 0
+        and not repositories.wave_decided(session, target.batch_id, target.wave)
+    ):
+        effects.messages.append(continue_batch_message(target.batch_id, target.wave))
+    return effects
+
+
+def _target(session: Session, result: ComparisonResult) -> repositories.AnswerTarget:
+    """The comparison the answer names, or the refusal of an answer that names none."""
+    target = repositories.answer_target(session, result.comparison_id)
+    if target is None:
         raise UnknownComparisonError(f"comparison_id: no comparison {result.comparison_id}")
-    if result.batch_id is not None and result.batch_id != batch_id:
+    if result.batch_id is not None and result.batch_id != target.batch_id:
         raise ResultRefusedError(
             Outcome.WRONG_BATCH,
             f"result refused: comparison {result.comparison_id} is not of batch {result.batch_id}",
         )
-    batch = repositories.lock_batch(session, batch_id)
+    return target
+
+
+def _record_under_lock(session: Session, result: ComparisonResult) -> Effects:
+    """A fatal judge error: store it under the batch lock and fail a collecting batch.
+
+    Rare, so it takes the simple path: lock the batch, re-read the comparison, change both.
+    """
+    target = _target(session, result)
+    batch = repositories.lock_batch(session, target.batch_id)
     comparison = repositories.reload_comparison(session, result.comparison_id)
     if batch is None or comparison is None:  # deleted between the two reads
         raise UnknownComparisonError(f"comparison_id: no comparison {result.comparison_id}")
     if batch.state.is_terminal:
-        log.info(
-            "result after the batch ended; not counted",
-            extra={"batch_id": str(batch_id), "comparison_id": str(comparison.id)},
-        )
         return _answered(Outcome.BATCH_CLOSED, result)
-
-    before = comparison.status
-    if before is ComparisonRowStatus.PENDING:
+    outcome = Outcome.DUPLICATE
+    if comparison.status is ComparisonRowStatus.PENDING:
         outcome = Outcome.RECORDED
-    elif before is ComparisonRowStatus.TIMED_OUT and result.status == "succeeded":
-        # The judge answered after the sweep gave up: keep the work, move it to succeeded.
-        outcome = Outcome.LATE_SUCCESS
-    else:
-        outcome = Outcome.DUPLICATE
-    if outcome is not Outcome.DUPLICATE:
-        _apply(comparison, result)
-        repositories.count_comparisons(batch, before, comparison.status)
+        for name, value in _answer_values(result).items():
+            setattr(comparison, name, value)
+        repositories.count_comparisons(
+            batch, ComparisonRowStatus.PENDING, ComparisonRowStatus.FAILED
+        )
     batch.last_activity_at = utc_now()
-
-    wave = comparison.wave
     effects = _answered(outcome, result)
-    if _is_fatal(result) and batch.state is BatchState.COLLECTING:
+    if batch.state is BatchState.COLLECTING:
         return _fail_batch(session, batch, result, effects)
-    if (
-        batch.state is BatchState.COLLECTING
-        and batch.current_wave == wave
-        and repositories.wave_awaits_decision(session, batch_id, wave)
-    ):
-        effects.messages.append(continue_batch_message(batch_id, wave))
     return effects
 
 
@@ -184,23 +242,33 @@ def _answered(outcome: Outcome, result: ComparisonResult) -> Effects:
     return Effects(outcome, observations=[metrics.CallbackAnswered(outcome.value, result.status)])
 
 
-def _apply(comparison: Comparison, result: ComparisonResult) -> None:
-    comparison.status = (
+def _status_of(result: ComparisonResult) -> ComparisonRowStatus:
+    return (
         ComparisonRowStatus.SUCCEEDED
         if result.status == "succeeded"
         else ComparisonRowStatus.FAILED
     )
-    comparison.winner = Slot(result.winner) if result.winner else None
-    comparison.judge_id = result.judge_id
-    comparison.confidence = result.confidence
-    comparison.justification = result.justification
-    comparison.error_code = result.error_code
-    comparison.error_detail = result.error_detail
-    comparison.completed_at = utc_now()
+
+
+def _answer_values(result: ComparisonResult) -> dict[str, Any]:
+    """The comparison's columns an answer sets."""
+    values: dict[str, Any] = {
+        "status": _status_of(result),
+        "winner": Slot(result.winner) if result.winner else None,
+        "judge_id": result.judge_id,
+        "confidence": result.confidence,
+        "justification": result.justification,
+        "error_code": result.error_code,
+        "error_detail": result.error_detail,
+        "completed_at": utc_now(),
+    }
     usage = result.usage
     if usage is not None:
-        comparison.prompt_tokens = usage.prompt_tokens
-        comparison.completion_tokens = usage.completion_tokens
-        comparison.latency_seconds = usage.latency_seconds
-        comparison.attempts = usage.attempts
-        comparison.cost = usage.cost
+        values.update(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            latency_seconds=usage.latency_seconds,
+            attempts=usage.attempts,
+            cost=usage.cost,
+        )
+    return values

@@ -17,7 +17,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import numpy as np
 from sqlalchemy.orm import Session
 
 from cj_worker import metrics, task_names
@@ -32,13 +31,14 @@ from cj_worker.core.success_guard import WaveCounts
 from cj_worker.core.wave import WaveState, WaveStep, step, wave_rng
 from cj_worker.db import repositories
 from cj_worker.db.column_types import utc_now
-from cj_worker.db.models import Batch, Comparison, Essay
+from cj_worker.db.models import Batch
 from cj_worker.db.progress import BatchProgress, DecisionCounts, load_progress, save_progress
+from cj_worker.db.repositories.chunks import awaits_essays
 from cj_worker.db.states import BatchState, ComparisonRowStatus
 from cj_worker.tasks import unit_of_work
 from cj_worker.tasks.base import cj_task, log
 from cj_worker.tasks.dispatch import Dispatch
-from cj_worker.tasks.judging import dispatches
+from cj_worker.tasks.judging import Outgoing, dispatches
 from cj_worker.tasks.messages import finalize_message
 from cj_worker.tasks.outcomes import Outcome
 from cj_worker.tasks.unit_of_work import Effects
@@ -61,14 +61,17 @@ def run_continuation(session: Session, batch_id: uuid.UUID, wave: int) -> Effect
         return Effects(Outcome.ignored_in(batch.state))
     if batch.current_wave != wave:
         return Effects(Outcome.STALE_WAVE)
+    if awaits_essays(session, batch):
+        # Chunked intake: only the chunk that completes the batch triggers its first wave.
+        return Effects(Outcome.AWAITING_ESSAYS)
 
     settings = AlgorithmSettings.model_validate(batch.settings)
-    essays = repositories.load_essays(session, batch_id)
-    history = repositories.load_history(session, batch_id, len(essays))
+    n_essays = repositories.essay_count(session, batch_id)
+    history = repositories.load_history(session, batch_id, n_essays)
     progress = load_progress(batch)
     try:
         result = step(
-            _state(batch, progress, essays),
+            _state(batch, progress, repositories.load_scores(session, batch_id, n_essays)),
             history,
             total_budget=batch.total_budget,
             settings=settings,
@@ -89,7 +92,7 @@ def run_continuation(session: Session, batch_id: uuid.UUID, wave: int) -> Effect
         return Effects(Outcome.DUPLICATE)
 
     save_progress(batch, _progress(progress, result))
-    _persist_state(batch, essays, history, result.fit)
+    _persist_state(session, batch, history, result.fit)
     _log_decision(batch, wave, decision)
     observed: list[metrics.Observation] = [
         metrics.DecisionTaken(
@@ -99,7 +102,7 @@ def run_continuation(session: Session, batch_id: uuid.UUID, wave: int) -> Effect
         )
     ]
     if result.planned:
-        requests = _dispatch_wave(session, batch, essays, result.planned, decision)
+        requests = _dispatch_wave(session, batch, result.planned, decision)
         return Effects(decision.reason, observations=observed, dispatches=requests)
     batch.state = BatchState.SCORING
     batch.final_reason = decision.reason.value
@@ -107,7 +110,7 @@ def run_continuation(session: Session, batch_id: uuid.UUID, wave: int) -> Effect
     return Effects(decision.reason, [finalize_message(batch_id, failure=failure)], observed)
 
 
-def _state(batch: Batch, progress: BatchProgress, essays: list[Essay]) -> WaveState:
+def _state(batch: Batch, progress: BatchProgress, scores: FloatArray | None) -> WaveState:
     """The wave state persisted with the batch at its previous decision."""
     counted = progress.counted_at_decision
     return WaveState(
@@ -119,7 +122,7 @@ def _state(batch: Batch, progress: BatchProgress, essays: list[Essay]) -> WaveSt
             else INITIAL_SELECTION_PRECISION
         ),
         coverage=progress.coverage,
-        scores=_stored_scores(essays),
+        scores=scores,
         counted=WaveCounts() if counted is None else WaveCounts(**counted.model_dump()),
         prior_sd=progress.prior_sd,
     )
@@ -141,13 +144,6 @@ def _progress(progress: BatchProgress, result: WaveStep) -> BatchProgress:
     )
 
 
-def _stored_scores(essays: list[Essay]) -> FloatArray | None:
-    """Scores persisted at the previous decision, if every essay has one."""
-    if not essays or any(essay.score is None for essay in essays):
-        return None
-    return np.array([essay.score for essay in essays], dtype=np.float64)
-
-
 def _details(decision: Decision, fit: BTFit | None) -> dict[str, Any]:
     """Key figures of the decision log row."""
     details: dict[str, Any] = dict(decision.figures)
@@ -160,52 +156,50 @@ def _details(decision: Decision, fit: BTFit | None) -> dict[str, Any]:
 
 
 def _persist_state(
-    batch: Batch,
-    essays: list[Essay],
-    history: ComparisonHistory,
-    fit: BTFit | None,
+    session: Session, batch: Batch, history: ComparisonHistory, fit: BTFit | None
 ) -> None:
+    """The interim scores the next decision warm-starts from, in one bulk upsert."""
     batch.last_activity_at = utc_now()
-    successes = history.appearances(history.succeeded)
-    for essay in essays:
-        essay.comparison_count = int(successes[essay.position])
-        if fit is not None:
-            essay.score = float(fit.scores[essay.position])
-            essay.standard_error = float(fit.standard_errors[essay.position])
+    repositories.store_scores(
+        session,
+        batch.id,
+        history.appearances(history.succeeded),
+        None if fit is None else (fit.scores, fit.standard_errors),
+    )
 
 
 def _dispatch_wave(
     session: Session,
     batch: Batch,
-    essays: list[Essay],
     planned: tuple[PlannedComparison, ...],
     decision: Decision,
 ) -> list[Dispatch]:
-    """Insert the wave's rows, advance the batch to it, and build the judge requests.
+    """Insert the wave's rows in bulk, advance the batch to it, build the judge requests.
 
     The rows are the requests' outbox: inserted unsent (``sends`` 0), counted as sent by
     the delivery after the commit, sent by the sweep if that delivery is lost.
     """
-    assert decision.action.mode is not None
+    mode = decision.action.mode
+    assert mode is not None
     wave = batch.current_wave + 1
-    rows = [
-        Comparison(
-            id=comparison_id(batch.id, wave, pair),
-            batch_id=batch.id,
-            wave=wave,
-            essay_a=pair.slot_a,
-            essay_b=pair.slot_b,
-            mode=decision.action.mode,
-            attempt=pair.attempt,
-        )
+    outgoing = [
+        Outgoing(comparison_id(batch.id, wave, pair), pair.slot_a, pair.slot_b, sends=0)
         for pair in planned
     ]
-    session.add_all(rows)
+    repositories.insert_comparisons(
+        session,
+        batch.id,
+        wave,
+        mode,
+        [
+            (row.comparison_id, row.essay_a, row.essay_b, pair.attempt)
+            for row, pair in zip(outgoing, planned, strict=True)
+        ],
+    )
     batch.current_wave = wave
-    repositories.count_comparisons(batch, None, ComparisonRowStatus.PENDING, len(rows))
+    repositories.count_comparisons(batch, None, ComparisonRowStatus.PENDING, len(outgoing))
     batch.state = BatchState.COLLECTING
-    session.flush()  # the rows' defaults (sends = 0) before they become dispatches
-    return dispatches(batch, essays, rows)
+    return dispatches(session, batch, outgoing)
 
 
 def comparison_id(batch_id: uuid.UUID, wave: int, pair: PlannedComparison) -> uuid.UUID:

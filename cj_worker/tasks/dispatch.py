@@ -30,17 +30,29 @@ from cj_worker.db.engine import session_scope
 from cj_worker.tasks import base
 from cj_worker.tasks.base import Message, Transport
 
-CHUNK = 100
-"""Requests sent between two counting transactions."""
+CHUNK = 1_000
+"""Messages published in one go (one producer, no per-message events) between two
+counting transactions (one ``UPDATE`` each)."""
 
 
 @dataclass(frozen=True)
-class Dispatch:
+class Send:
     """One send of a comparison's judge request."""
 
     comparison_id: uuid.UUID
     sends: int
     """Sends already counted for the comparison: this one is counted only if still so."""
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """One message to a judge and the comparison sends it carries.
+
+    A message to an external or LLM judge carries one comparison; one to the simulated
+    judge a bundle of them (:data:`~cj_worker.tasks.judging.TICKETS_PER_MESSAGE`).
+    """
+
+    sends: tuple[Send, ...]
     message: Message
 
 
@@ -57,8 +69,7 @@ def deliver(
     for start in range(0, len(dispatches), CHUNK):
         chunk = dispatches[start : start + CHUNK]
         base.send([dispatch.message for dispatch in chunk], transport)
+        sent = [(send.comparison_id, send.sends) for dispatch in chunk for send in dispatch.sends]
         with session_scope(database_url) as session:
-            counted += repositories.mark_sent(
-                session, [(dispatch.comparison_id, dispatch.sends) for dispatch in chunk], utc_now()
-            )
+            counted += repositories.mark_sent(session, sent, utc_now())
     return counted

@@ -1,10 +1,11 @@
 """``cj.llm_judge_comparison``: the built-in LLM judge, on the ``cj.judge`` queue.
 
-A thin shell around :func:`cj_worker.judges.llm.judge.judge`: validate the message, judge,
-send the result to the callback. It touches no database, so judge workers scale on their
-own. Each worker process keeps one HTTP client (connections are reused between
-comparisons) and one limiter; both are built lazily after the fork, and tests swap them
-with :func:`use_http_transport` and :func:`use_limiter`.
+A thin shell around :func:`cj_worker.judges.llm.judge.judge`: validate the ticket, read
+the two texts and the batch's spec (:func:`load_request`, one short read; the message
+carries ids only), judge, send the result to the callback. Each worker process keeps one
+HTTP client (connections are reused between comparisons) and one limiter; both are built
+lazily after the fork, and tests swap them with :func:`use_http_transport` and
+:func:`use_limiter`.
 
 When no rate or concurrency permit can be had within ``CJ_LLM_MAX_QUEUE_WAIT_SECONDS``, the
 task re-queues itself for later instead of holding a worker process, up to
@@ -22,14 +23,24 @@ from typing import Any
 import httpx
 import redis
 
-from cj_worker import task_names
+from cj_worker import task_names, tokens
 from cj_worker.config import get_settings
+from cj_worker.db import repositories
+from cj_worker.db.engine import session_scope
 from cj_worker.judges.llm import judge as llm
 from cj_worker.judges.llm.config import LlmWorkerSettings
 from cj_worker.judges.llm.limits import Limiter, LocalLimiter, NoPermitError, RedisLimiter
 from cj_worker.llm_spec import LlmJudge
-from cj_worker.payloads import ComparisonRequest, ComparisonResult, JudgeUsage, parse
-from cj_worker.tasks.base import Message, cj_task, log, send
+from cj_worker.payloads import (
+    ComparisonRequest,
+    ComparisonResult,
+    EssayView,
+    JudgeTicket,
+    JudgeUsage,
+    parse,
+)
+from cj_worker.tasks.base import cj_task, database_url, log, send
+from cj_worker.tasks.judging import result_message
 
 DEADLINE_MARGIN_SECONDS = 20.0
 """A judgement (every retry and wait) ends this long before the task's soft time limit."""
@@ -86,10 +97,12 @@ def _configured_limiter(settings: LlmWorkerSettings) -> Limiter:
 
 
 @cj_task(task_names.LLM_JUDGE_COMPARISON)
-def llm_judge_comparison(request: dict[str, Any], judge: dict[str, Any]) -> str:
+def llm_judge_comparison(ticket: dict[str, Any]) -> str:
     """Judge one comparison with the batch's LLM judge and send the result back."""
-    parsed = parse(ComparisonRequest, request)
-    spec = parse(LlmJudge, judge)
+    loaded = load_request(parse(JudgeTicket, ticket))
+    if isinstance(loaded, str):
+        return loaded
+    spec, parsed = loaded
     deadline = max(5.0, get_settings().task_soft_time_limit_seconds - DEADLINE_MARGIN_SECONDS)
     requeues = llm_judge_comparison.request.retries or 0
     try:
@@ -123,16 +136,47 @@ def llm_judge_comparison(request: dict[str, Any], judge: dict[str, Any]) -> str:
             "latency_seconds": round(usage.latency_seconds, 3),
         },
     )
-    send(
-        [
-            Message(
-                parsed.callback_task,
-                {"result": result.model_dump(mode="json")},
-                queue=parsed.callback_queue,
-            )
-        ]
-    )
+    send([result_message(result)])
     return result.status
+
+
+SKIPPED = "skipped"
+"""Returned for a ticket that is not judged (and paid for): forged, its comparison gone
+or already answered, or its batch ended."""
+
+
+def load_request(ticket: JudgeTicket) -> tuple[LlmJudge, ComparisonRequest] | str:
+    """The batch's LLM spec and the request with both texts, read in a short transaction.
+
+    The ticket carries ids only (:class:`JudgeTicket`). Its token is checked first, so a
+    forged ticket costs no query and no model call; a comparison already answered, or of
+    a batch that ended, is not judged again. Returns :data:`SKIPPED` then, or an error
+    from the spec stored with a batch this judge cannot read.
+    """
+    refusal: str | None = None
+    if not tokens.verify(ticket.comparison_id, ticket.token):
+        refusal = "token is not the one issued"
+    else:
+        with session_scope(database_url()) as session:
+            material = repositories.judge_material(session, ticket.comparison_id, ticket.batch_id)
+        if material is None:
+            refusal = "no such comparison in the batch"
+        elif material.batch_ended or material.answered:
+            refusal = "batch ended" if material.batch_ended else "already answered"
+    if refusal is not None or material is None:
+        log.info(
+            "llm ticket skipped",
+            extra={"comparison_id": str(ticket.comparison_id), "reason": refusal},
+        )
+        return SKIPPED
+    request = ComparisonRequest(
+        comparison_id=ticket.comparison_id,
+        batch_id=ticket.batch_id,
+        token=ticket.token,
+        essay_a=EssayView(text=material.text_a),
+        essay_b=EssayView(text=material.text_b),
+    )
+    return parse(LlmJudge, material.judge), request
 
 
 def _gave_up(

@@ -24,6 +24,16 @@ class Outcome(enum.StrEnum):
     # cj.create_batch
     CREATED = "created"
 
+    # cj.add_essays (and a chunked cj.create_batch)
+    CHUNK_STORED = "chunk_stored"
+    """Essays stored; the batch still waits for others."""
+    ESSAYS_COMPLETE = "essays_complete"
+    """The chunk that completed the batch: digest verified, wave 0 triggered."""
+    AWAITING_ESSAYS = "awaiting_essays"
+    """A continuation (or sweep) of a chunked batch whose essays have not all arrived."""
+    INTAKE_EXPIRED = "intake_expired"
+    """The sweep failed a chunked batch whose essays stopped arriving (``intake_incomplete``)."""
+
     # cj.record_comparison_result
     RECORDED = "recorded"
     LATE_SUCCESS = "late_success"

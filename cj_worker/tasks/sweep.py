@@ -56,11 +56,13 @@ from cj_worker.db.column_types import utc_now
 from cj_worker.db.engine import session_scope
 from cj_worker.db.models import Batch
 from cj_worker.db.progress import SWEEP_RETRIGGERS, SweepRetriggers, load_progress, save_progress
+from cj_worker.db.repositories.chunks import awaits_essays, stored_essay_count
 from cj_worker.db.states import BatchState, ComparisonRowStatus
 from cj_worker.tasks import base, unit_of_work
 from cj_worker.tasks.base import Message, cj_task, log
+from cj_worker.tasks.chunks import fail_intake
 from cj_worker.tasks.dispatch import Dispatch
-from cj_worker.tasks.judging import dispatches
+from cj_worker.tasks.judging import Outgoing, dispatches
 from cj_worker.tasks.messages import continue_batch_message, finalize_message
 from cj_worker.tasks.outcomes import Outcome
 from cj_worker.tasks.unit_of_work import Effects
@@ -73,6 +75,8 @@ FAILURE_REASONS = frozenset(
         Reason.JUDGE_FAILED_WAVE.value,
         Reason.STALLED.value,
         Reason.JUDGE_UNAUTHORIZED.value,
+        Reason.ESSAYS_DIGEST_MISMATCH.value,
+        Reason.INTAKE_INCOMPLETE.value,
     }
 )
 """Final reasons that end a batch through ``cj.finalize_failure``: every reason the
@@ -92,6 +96,8 @@ class SweepPolicy:
     max_resends: int
     resend_after: dict[str, timedelta]
     """Re-send deadline per judge kind (``simulated``, ``llm``, ``external``)."""
+    intake_timeout: timedelta = timedelta(hours=1)
+    """Silence after which a batch still waiting for chunks is failed (``intake_incomplete``)."""
 
     @classmethod
     def of(cls, settings: Settings, now: datetime) -> SweepPolicy:
@@ -104,6 +110,7 @@ class SweepPolicy:
                 kind: timedelta(seconds=settings.resend_after_seconds(kind))
                 for kind in ("simulated", "llm", "external")
             },
+            intake_timeout=timedelta(seconds=settings.intake_timeout_seconds),
         )
 
     @property
@@ -131,10 +138,20 @@ class BatchSweep(Effects):
 
     timed_out: int = 0
     stalled: bool = False
+    intake_expired: bool = False
 
 
-REPORT_KEYS = ("dispatched", "resent", "timed_out", "continuations", "finalizations", "stalled")
-"""What a pass reports: requests sent for the first time, re-sent, timed out; triggers."""
+REPORT_KEYS = (
+    "dispatched",
+    "resent",
+    "timed_out",
+    "continuations",
+    "finalizations",
+    "stalled",
+    "intake_expired",
+)
+"""What a pass reports: requests sent for the first time, re-sent, timed out; triggers;
+batches failed (``stalled``, and ``intake_expired``: chunks stopped arriving)."""
 
 
 @cj_task(task_names.SWEEP)
@@ -151,8 +168,9 @@ def sweep() -> dict[str, int]:
         )
         report["timed_out"] += done.timed_out
         report["stalled"] += int(done.stalled)
-        for dispatch in done.dispatches:
-            report["resent" if dispatch.sends else "dispatched"] += 1
+        report["intake_expired"] += int(done.intake_expired)
+        for send in (send for dispatch in done.dispatches for send in dispatch.sends):
+            report["resent" if send.sends else "dispatched"] += 1
         for message in done.messages:
             report[f"{_kind(message)}s"] += 1
     if any(report.values()):
@@ -165,6 +183,8 @@ def sweep_batch(session: Session, batch_id: uuid.UUID, policy: SweepPolicy) -> B
     batch = repositories.lock_batch(session, batch_id, skip_locked=True)
     if batch is None or batch.state.is_terminal:
         return BatchSweep(Outcome.LEFT_ALONE)
+    if awaits_essays(session, batch):
+        return _awaiting_essays(session, batch, policy)
     requests: list[Dispatch] = []
     timed_out = 0
     if batch.state is BatchState.COLLECTING:
@@ -226,6 +246,26 @@ def sweep_batch(session: Session, batch_id: uuid.UUID, policy: SweepPolicy) -> B
     )
 
 
+def _awaiting_essays(session: Session, batch: Batch, policy: SweepPolicy) -> BatchSweep:
+    """A batch still waiting for chunks: no trigger is lost (the chunk that completes it
+    sends wave 0), but one that heard no chunk for ``intake_timeout`` is failed."""
+    if batch.last_activity_at > policy.now - policy.intake_timeout:
+        return BatchSweep(Outcome.AWAITING_ESSAYS)
+    details = {
+        "source": "sweep",
+        "stored": stored_essay_count(session, batch.id),
+        "expected": batch.essays_expected,
+        "quiet_since": batch.last_activity_at.isoformat(),
+    }
+    messages, observations = fail_intake(session, batch, Reason.INTAKE_INCOMPLETE, details)
+    return BatchSweep(
+        Outcome.INTAKE_EXPIRED,
+        messages=messages,
+        observations=[*observations, metrics.SweepActed("intake_expired")],
+        intake_expired=bool(messages),
+    )
+
+
 def _judge_kind(batch: Batch) -> str:
     kind = batch.judge.get("kind") if isinstance(batch.judge, dict) else None
     return str(kind or "external")
@@ -254,7 +294,8 @@ def _requests_due(session: Session, batch: Batch, policy: SweepPolicy) -> list[D
             "sweep sent judge requests whose dispatch was lost",
             extra={"batch_id": str(batch.id), "count": len(rows) - len(resent)},
         )
-    return dispatches(batch, repositories.load_essays(session, batch.id), rows)
+    outgoing = [Outgoing(row.id, row.essay_a, row.essay_b, row.sends) for row in rows]
+    return dispatches(session, batch, outgoing)
 
 
 def _kind(message: Message) -> str:

@@ -28,6 +28,7 @@ from cj_worker.db.models import (
     DecisionRow,
     Essay,
     EssayResultRow,
+    EssayScore,
     OutboxEvent,
 )
 from cj_worker.db.states import BatchState, ComparisonRowStatus, GenerationMode, Slot
@@ -232,6 +233,7 @@ def row_counts(url: str) -> dict[str, int]:
     models: list[type[Base]] = [
         Batch,
         Essay,
+        EssayScore,
         Comparison,
         DecisionRow,
         EssayResultRow,

@@ -13,7 +13,7 @@ can change it while the workers run) whether to strike here:
   ``before_decision``, ``before_commit``, ``after_commit``, ``send``, ``after_send``,
   ``judge``;
 - ``match``: values the context must have (``batch_id``, ``wave``, ``index`` of a send
-  within the task, ``comparison_id``);
+  within the task, ``comparison_id``: one of the comparisons of the judge's message);
 - ``marker``: a file claimed with ``O_EXCL``, so the fault strikes once across all
   processes (the time of the strike is written into it); without one it strikes every
   time (a poison message);
@@ -99,26 +99,41 @@ def fire(where: str, **extra: Any) -> None:
     if debug:
         with open(debug, "a") as log:
             log.write(f"{os.getpid()} {point} {context}\n")
+    strikes = []
     for fault in _plan():
         if fault.get("point") != point:
             continue
         match = fault.get("match") or {}
-        if any(str(context.get(key)) != str(value) for key, value in match.items()):
+        if not all(_matches(context.get(key), value) for key, value in match.items()):
             continue
         marker = fault.get("marker")
         if marker is not None and not _claim(marker, point):
             continue
+        strikes.append(fault)
+        if not any(isinstance(value, list) for value in extra.values()):
+            break
+    # A message carrying several comparisons (a simulated judge's bundle) is one message:
+    # every fault aimed at one of them strikes now, once, as the loss of the message.
+    for fault in strikes:
         record = fault.get("record")
         if record is not None:
-            with open(record, "a") as strikes:
-                strikes.write(f"{time.time()} {point} {os.getpid()}\n")
-        action = fault.get("action", "kill_worker")
+            with open(record, "a") as log:
+                log.write(f"{time.time()} {point} {os.getpid()}\n")
+    if strikes:
+        action = strikes[0].get("action", "kill_worker")
         if action == "drop":
             raise Ignore()  # acknowledged, never answered: lost in transit
         if action == "kill_process":
             os.kill(os.getpid(), signal.SIGKILL)
         else:
             os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+def _matches(found: Any, wanted: Any) -> bool:
+    """A context value matches, or a list of them (a bundle's comparisons) contains it."""
+    if isinstance(found, list):
+        return str(wanted) in {str(item) for item in found}
+    return str(found) == str(wanted)
 
 
 def _before(where: str, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -147,8 +162,7 @@ def _wrap(owner: Any, name: str, wrapper: Callable[[Any], Any]) -> None:
 def install() -> None:
     """Wrap the functions the crash points stand at (call once, before the pool forks)."""
     from cj_worker.db import repositories
-    from cj_worker.judges import simulated
-    from cj_worker.tasks import base, continuation, finalize, unit_of_work
+    from cj_worker.tasks import base, continuation, finalize, judging, unit_of_work
 
     _wrap(continuation, "step", functools.partial(_before, "before_decision"))
     _wrap(continuation, "run_continuation", functools.partial(_after, "before_commit"))
@@ -157,7 +171,8 @@ def install() -> None:
     _wrap(repositories, "mark_outbox_sent", functools.partial(_before, "after_send"))
     _wrap(unit_of_work, "apply_effects", _after_commit)
     _wrap(base.CeleryTransport, "send", _counted_send)
-    _wrap(simulated, "judge", _poisoned)
+    _wrap(base.CeleryTransport, "publish", _counted_publish)
+    _wrap(judging, "answer_tickets", _poisoned)
 
 
 def _after_commit(apply_effects: Callable[..., None]) -> Callable[..., None]:
@@ -176,18 +191,32 @@ def _after_commit(apply_effects: Callable[..., None]) -> Callable[..., None]:
 def _counted_send(send: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
     @functools.wraps(send)
     def wrapped(self: Any, message: Any) -> None:
-        task_id = str(_task_context().get("task_id"))
-        _sends[task_id] = _sends.get(task_id, 0) + 1
         send(self, message)
-        fire("send", index=_sends[task_id])
+        _sent()
 
     return wrapped
 
 
-def _poisoned(judge: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(judge)
-    def wrapped(spec: Any, comparison_id: Any, *args: Any, **kwargs: Any) -> Any:
-        fire("judge", comparison_id=str(comparison_id))
-        return judge(spec, comparison_id, *args, **kwargs)
+def _counted_publish(publish: Callable[[Any, Any, Any], None]) -> Callable[[Any, Any, Any], None]:
+    @functools.wraps(publish)
+    def wrapped(self: Any, message: Any, producer: Any) -> None:
+        publish(self, message, producer)
+        _sent()
+
+    return wrapped
+
+
+def _sent() -> None:
+    """A message left the task: the ``send`` point, with its index within the task."""
+    task_id = str(_task_context().get("task_id"))
+    _sends[task_id] = _sends.get(task_id, 0) + 1
+    fire("send", index=_sends[task_id])
+
+
+def _poisoned(answer: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(answer)
+    def wrapped(spec: Any, tickets: list[Any], *args: Any, **kwargs: Any) -> Any:
+        fire("judge", comparison_id=[str(ticket.comparison_id) for ticket in tickets])
+        return answer(spec, tickets, *args, **kwargs)
 
     return wrapped

@@ -7,9 +7,13 @@ task-shell functions in the main process, so the forked pool processes inherit t
 from __future__ import annotations
 
 from cj_worker.celery_app import app
+from cj_worker.tasks import judging
 from tests.fault import crash_points
 
 app.loader.import_default_modules()
 crash_points.install()
+# The scenarios' waves have about five comparisons: bundles of two make a wave several
+# messages, so that a kill can fall between two of them ("continuation.send").
+judging.TICKETS_PER_MESSAGE = 2
 
 __all__ = ["app"]

@@ -127,7 +127,7 @@ def test_silence_after_the_re_send_fails_the_comparison_and_coverage_retries_the
     messages = sent.take()
     assert continuation(silent.id, 1) in messages
     assert sorted(
-        m.kwargs["request"]["comparison_id"] for m in messages if "request" in m.kwargs
+        ticket["comparison_id"] for m in messages for ticket in m.kwargs.get("tickets", [])
     ) == (sorted(str(row.id) for row in comparisons(url, lost.id)))
 
     # The continuation counts the timeout as a failed attempt and asks for the pair again.
@@ -341,7 +341,7 @@ def test_two_sweeps_at_once_act_once_per_batch(url: str, sent: CapturingTranspor
     assert {key: sum(r[key] for r in reports) for key in reports[0]} == report(
         timed_out=6, resent=2, continuations=6, finalizations=1
     )
-    triggers = [message for message in sent.messages if "request" not in message.kwargs]
+    triggers = [message for message in sent.messages if "tickets" not in message.kwargs]
     assert sorted(triggers, key=str) == sorted(
         [continuation(batch_id, 1) for batch_id in timed + lost]
         + [finalization(task_names.FINALIZE_SCORING, scoring)],

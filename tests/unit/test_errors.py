@@ -40,6 +40,7 @@ from cj_worker.judges.llm.limits import NoPermitError
 from cj_worker.payloads import PayloadError
 from cj_worker.scoring import ScoringInputError
 from cj_worker.tasks.callbacks import ResultRefusedError, UnknownComparisonError
+from cj_worker.tasks.chunks import ChunkRefusedError
 from cj_worker.tasks.intake import BatchConflictError
 from cj_worker.tokens import MissingTokenSecretError
 
@@ -60,6 +61,7 @@ DOCUMENTED: dict[type[CJWorkerError], tuple[type[Exception], int]] = {
     ScoringInputError: (ValueError, 2),
     ResultRefusedError: (PermissionError, 2),
     BatchConflictError: (ValueError, 2),
+    ChunkRefusedError: (ValueError, 2),
     MissingTokenSecretError: (RuntimeError, 2),
     errors.ServiceUnreachableError: (ConnectionError, 3),
     BatchFailedError: (RuntimeError, 1),

@@ -45,6 +45,8 @@ def test_the_sentences_differ() -> None:
         ("judge_failed_wave", "every comparison of wave 12 failed"),
         ("stalled", "stopped making progress"),
         ("insufficient_essays", "fewer than two essays"),
+        ("essays_digest_mismatch", "the 40 essays that arrived do not have the digest"),
+        ("intake_incomplete", "only 40 essays arrived"),
     ],
 )
 def test_a_sentence_quotes_its_numbers(reason: str, says: str) -> None:
@@ -62,5 +64,7 @@ def test_failures() -> None:
         Reason.JUDGE_FAILED_WAVE,
         Reason.STALLED,
         Reason.JUDGE_UNAUTHORIZED,
+        Reason.ESSAYS_DIGEST_MISMATCH,
+        Reason.INTAKE_INCOMPLETE,
     }
     assert not stop_reasons.is_failure(None)

@@ -5,6 +5,14 @@ so, the batch row lock), so a decision, its metadata and its outbox event commit
 Every SQL statement of the package lives in these modules; the task shells only call them.
 """
 
+from cj_worker.db.repositories.answers import (
+    AnswerTarget,
+    AppliedAnswer,
+    Tally,
+    answer_target,
+    apply_answer,
+    tally_answer,
+)
 from cj_worker.db.repositories.batches import (
     bound_lock_wait,
     count_comparisons,
@@ -16,9 +24,9 @@ from cj_worker.db.repositories.batches import (
 )
 from cj_worker.db.repositories.comparisons import (
     RowCounts,
-    batch_of_comparison,
     counters_from_rows,
     get_coverage_metrics_for_batch,
+    insert_comparisons,
     load_history,
     load_judgements,
     mark_sent,
@@ -28,6 +36,15 @@ from cj_worker.db.repositories.comparisons import (
     wave_has_pending,
 )
 from cj_worker.db.repositories.decisions import record_decision, wave_awaits_decision, wave_decided
+from cj_worker.db.repositories.essays import (
+    JudgeMaterial,
+    essay_count,
+    essay_texts,
+    judge_material,
+    load_scores,
+    store_scores,
+    true_scores,
+)
 from cj_worker.db.repositories.outbox import (
     add_outbox_event,
     mark_outbox_sent,
@@ -42,21 +59,31 @@ from cj_worker.db.repositories.results import (
 )
 
 __all__ = [
+    "AnswerTarget",
+    "AppliedAnswer",
+    "JudgeMaterial",
     "RowCounts",
     "ScoredEssay",
+    "Tally",
     "add_outbox_event",
-    "batch_of_comparison",
+    "answer_target",
+    "apply_answer",
     "bound_lock_wait",
     "count_comparisons",
     "counters_from_rows",
+    "essay_count",
     "essay_result_of",
+    "essay_texts",
     "get_batch",
     "get_coverage_metrics_for_batch",
     "idle_batches",
     "insert_batch",
+    "insert_comparisons",
+    "judge_material",
     "load_essays",
     "load_history",
     "load_judgements",
+    "load_scores",
     "lock_batch",
     "mark_outbox_sent",
     "mark_sent",
@@ -67,7 +94,10 @@ __all__ = [
     "requests_due",
     "store_batch_result",
     "store_essay_results",
+    "store_scores",
+    "tally_answer",
     "time_out_comparisons",
+    "true_scores",
     "wave_awaits_decision",
     "wave_decided",
     "wave_has_pending",

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm
 from sqlalchemy.orm import Session
 
 from cj_worker.db.models import Batch, Essay
@@ -65,8 +66,18 @@ def insert_batch(session: Session, values: Mapping[str, Any], essays: Iterable[E
 
 
 def load_essays(session: Session, batch_id: uuid.UUID) -> list[Essay]:
-    """The batch's essays in position order, i.e. indexed as the core indexes them."""
-    statement = sa.select(Essay).where(Essay.batch_id == batch_id).order_by(Essay.position)
+    """The batch's essays in position order, i.e. indexed as the core indexes them.
+
+    Without their texts, which finalization does not need (20,000 essays' texts are tens
+    of megabytes): reading ``text`` of one raises rather than loading it row by row;
+    :func:`~cj_worker.db.repositories.essay_texts` reads texts in one query.
+    """
+    statement = (
+        sa.select(Essay)
+        .where(Essay.batch_id == batch_id)
+        .order_by(Essay.position)
+        .options(sa.orm.defer(Essay.text, raiseload=True))
+    )
     return list(session.scalars(statement))
 
 
@@ -101,8 +112,12 @@ def count_comparisons(
 
 
 def idle_batches(session: Session, before: datetime) -> list[uuid.UUID]:
-    """Unfinished batches with no activity since ``before``: the sweep looks at these."""
-    statement = sa.select(Batch.id).where(
-        Batch.state.in_(LIVE_STATES), Batch.last_activity_at < before
-    )
+    """Unfinished batches with no activity since ``before``: the sweep looks at these.
+
+    The states are inline, as the predicate of ``ix_batches_live`` lists them
+    (``models.LIVE_BATCH_SQL``): a partial index serves only a query that states its
+    predicate literally, which bound parameters do not (SQLite; PostgreSQL generic plans).
+    """
+    live: list[sa.ColumnClause[Any]] = [sa.literal_column(f"'{state}'") for state in LIVE_STATES]
+    statement = sa.select(Batch.id).where(Batch.state.in_(live), Batch.last_activity_at < before)
     return list(session.scalars(statement))

@@ -4,7 +4,7 @@ sends, re-sends and timeouts."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from cj_worker.core.coverage import max_possible_pairs
 from cj_worker.core.history import ComparisonHistory, ComparisonStatus
 from cj_worker.core.judgements import Judgements
+from cj_worker.db.column_types import utc_now
 from cj_worker.db.models import Batch, Comparison, Essay
-from cj_worker.db.states import ComparisonRowStatus, Slot
+from cj_worker.db.states import ComparisonRowStatus, GenerationMode, Slot
 
 _CORE_STATUS = {
     ComparisonRowStatus.PENDING: ComparisonStatus.PENDING,
@@ -149,11 +150,6 @@ def counters_from_rows(session: Session, batch_id: uuid.UUID, wave: int | None =
     )
 
 
-def batch_of_comparison(session: Session, comparison_id: uuid.UUID) -> uuid.UUID | None:
-    """The batch a comparison belongs to, read without a lock (to know which to lock)."""
-    return session.scalar(sa.select(Comparison.batch_id).where(Comparison.id == comparison_id))
-
-
 def reload_comparison(session: Session, comparison_id: uuid.UUID) -> Comparison | None:
     """The comparison as it is now; call it after taking the batch lock.
 
@@ -163,12 +159,18 @@ def reload_comparison(session: Session, comparison_id: uuid.UUID) -> Comparison 
     return session.get(Comparison, comparison_id, populate_existing=True)
 
 
+def _pending() -> sa.ColumnElement[bool]:
+    """``status = 'pending'`` inline, as the predicate of ``ix_comparisons_pending`` says it
+    (``models.PENDING_COMPARISON_SQL``): a partial index serves only a query that states its
+    predicate literally, which a bound parameter does not (SQLite; PostgreSQL generic plans).
+    """
+    return Comparison.status == sa.literal_column(f"'{ComparisonRowStatus.PENDING}'")
+
+
 def wave_has_pending(session: Session, batch_id: uuid.UUID, wave: int) -> bool:
     """Whether a comparison of ``wave`` still waits for its judge."""
     pending = sa.exists().where(
-        Comparison.batch_id == batch_id,
-        Comparison.wave == wave,
-        Comparison.status == ComparisonRowStatus.PENDING,
+        Comparison.batch_id == batch_id, Comparison.wave == wave, _pending()
     )
     return bool(session.scalar(sa.select(pending)))
 
@@ -197,11 +199,7 @@ def requests_due(
         due = sa.or_(never_sent, overdue)
     statement = (
         sa.select(Comparison)
-        .where(
-            Comparison.batch_id == batch_id,
-            Comparison.status == ComparisonRowStatus.PENDING,
-            due,
-        )
+        .where(Comparison.batch_id == batch_id, _pending(), due)
         .order_by(Comparison.wave, Comparison.essay_a, Comparison.essay_b)
     )
     return list(session.scalars(statement))
@@ -212,20 +210,22 @@ def mark_sent(session: Session, sent: Iterable[tuple[uuid.UUID, int]], now: date
 
     Compare-and-set on ``sends``: a send already counted (by a concurrent sweep, or a
     redelivered dispatch) is not counted twice, so a re-send budget is never used up by
-    duplicates. Any status: an answer may arrive before its send is recorded.
+    duplicates. Any status: an answer may arrive before its send is recorded. One
+    ``UPDATE ... WHERE id IN (...)`` per distinct ``sends`` value (a new wave has one).
     """
-    table = Comparison.__table__
-    assert isinstance(table, sa.Table)
-    parameters = [{"target": comparison_id, "before": before} for comparison_id, before in sent]
-    if not parameters:
-        return 0
-    statement = (
-        sa.update(table)
-        .where(table.c.id == sa.bindparam("target"), table.c.sends == sa.bindparam("before"))
-        .values(sends=table.c.sends + 1, sent_at=now)
-    )
-    result = session.execute(statement, parameters)
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    by_before: dict[int, list[uuid.UUID]] = {}
+    for comparison_id, before in sent:
+        by_before.setdefault(before, []).append(comparison_id)
+    counted = 0
+    for before, ids in sorted(by_before.items()):
+        result = session.execute(
+            sa.update(Comparison)
+            .where(Comparison.id.in_(ids), Comparison.sends == before)
+            .values(sends=Comparison.sends + 1, sent_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        counted += int(result.rowcount)  # type: ignore[attr-defined]
+    return counted
 
 
 def time_out_comparisons(
@@ -240,7 +240,7 @@ def time_out_comparisons(
         sa.update(Comparison)
         .where(
             Comparison.batch_id == batch_id,
-            Comparison.status == ComparisonRowStatus.PENDING,
+            _pending(),
             Comparison.sends >= min_sends,
             Comparison.sent_at <= sent_before,
         )
@@ -248,3 +248,40 @@ def time_out_comparisons(
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def insert_comparisons(
+    session: Session,
+    batch_id: uuid.UUID,
+    wave: int,
+    mode: GenerationMode,
+    pairs: Sequence[tuple[uuid.UUID, int, int, int]],
+) -> None:
+    """Insert a wave's rows, pending and unsent, as ``(id, slot A, slot B, attempt)``.
+
+    One multi-row ``INSERT`` per thousand rows, not one ORM object each: a 10,000-pair
+    wave is inserted in ten statements. Callers hold the batch lock.
+    """
+    if not pairs:
+        return
+    now = utc_now()
+    table = Comparison.__table__
+    assert isinstance(table, sa.Table)
+    session.execute(
+        sa.insert(table),
+        [
+            {
+                "id": comparison_id,
+                "batch_id": batch_id,
+                "wave": wave,
+                "essay_a": essay_a,
+                "essay_b": essay_b,
+                "mode": mode,
+                "attempt": attempt,
+                "status": ComparisonRowStatus.PENDING,
+                "sends": 0,
+                "created_at": now,
+            }
+            for comparison_id, essay_a, essay_b, attempt in pairs
+        ],
+    )

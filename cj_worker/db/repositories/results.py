@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cj_worker.core.batch_report import Reliability
@@ -36,33 +37,33 @@ class ScoredEssay:
 def store_essay_results(
     session: Session, batch_id: uuid.UUID, scored: Sequence[ScoredEssay]
 ) -> None:
-    """One result row per essay; the essay rows keep the final score, SE and count too."""
+    """One result row per essay, inserted in bulk (multi-row ``INSERT`` statements)."""
+    rows: list[dict[str, Any]] = []
     for item in scored:
-        essay, result = item.essay, item.result
-        essay.score = result.score
-        essay.standard_error = result.standard_error
-        essay.comparison_count = result.comparisons
+        result = item.result
         details: dict[str, Any] = {"infit_z": item.infit_z, "outfit_z": item.outfit_z}
         if result.projected_grade is not None:
             details["projected_grade"] = result.projected_grade
-        session.add(
-            EssayResultRow(
-                batch_id=batch_id,
-                essay_id=essay.id,
-                rank=result.rank,
-                score=result.score,
-                standard_error=result.standard_error,
-                comparisons=result.comparisons,
-                wins=result.wins,
-                infit=result.infit,
-                outfit=result.outfit,
-                misfit=result.misfit,
-                grade=result.grade,
-                grade_probabilities=result.grade_probabilities,
-                confidence=result.confidence,
-                details=details,
-            )
+        rows.append(
+            {
+                "batch_id": batch_id,
+                "essay_id": item.essay.id,
+                "rank": result.rank,
+                "score": result.score,
+                "standard_error": result.standard_error,
+                "comparisons": result.comparisons,
+                "wins": result.wins,
+                "infit": result.infit,
+                "outfit": result.outfit,
+                "misfit": result.misfit,
+                "grade": result.grade,
+                "grade_probabilities": result.grade_probabilities,
+                "confidence": result.confidence,
+                "details": details,
+            }
         )
+    if rows:
+        session.execute(sa.insert(EssayResultRow), rows)
 
 
 def store_batch_result(

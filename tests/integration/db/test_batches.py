@@ -17,6 +17,7 @@ from cj_worker.db.repositories import (
     RowCounts,
     bound_lock_wait,
     count_comparisons,
+    essay_texts,
     idle_batches,
     insert_batch,
     load_essays,
@@ -133,8 +134,7 @@ def test_insert_batch_inserts_once_and_keeps_the_transaction_usable(session: Ses
     assert not insert_batch(session, {**values, "total_budget": 99}, essays("second"))
     session.flush()
 
-    [essay] = load_essays(session, batch_id)
-    assert essay.text == "first"
+    assert essay_texts(session, batch_id, [0]) == {0: "first"}
     assert session.get(Batch, batch_id).total_budget == 10  # type: ignore[union-attr]
 
 

@@ -1,9 +1,8 @@
-"""The comparison queries the callback and the sweep use: whose row, what is due, what to
-(re-)send, sends counted once, timeouts."""
+"""The comparison queries the callback and the sweep use: what is due, what to (re-)send,
+sends counted once, timeouts."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -12,7 +11,6 @@ from sqlalchemy.orm import Session
 from cj_worker.db.column_types import utc_now
 from cj_worker.db.models import Comparison
 from cj_worker.db.repositories import (
-    batch_of_comparison,
     mark_sent,
     record_decision,
     reload_comparison,
@@ -26,14 +24,6 @@ from cj_worker.db.states import ComparisonRowStatus
 from tests.builders.db import add_comparison, make_batch
 
 PENDING = ComparisonRowStatus.PENDING
-
-
-def test_a_comparison_names_its_batch(session: Session) -> None:
-    batch = make_batch(session, 2)
-    comparison = add_comparison(session, batch, 0, 1)
-
-    assert batch_of_comparison(session, comparison.id) == batch.id
-    assert batch_of_comparison(session, uuid.uuid4()) is None
 
 
 def test_reload_comparison_sees_a_change_made_behind_the_session_s_back(session: Session) -> None:

@@ -8,7 +8,13 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from cj_worker.db.engine import dispose_engines, get_engine, session_factory, session_scope
+from cj_worker.db.engine import (
+    dispose_engines,
+    get_engine,
+    ping_on_checkout,
+    session_factory,
+    session_scope,
+)
 from cj_worker.db.models import Batch, Essay
 from tests.builders.db import make_batch
 
@@ -76,3 +82,16 @@ def test_sqlite_savepoints_belong_to_the_enclosing_transaction(fresh_sqlite_url:
     with pytest.raises(RuntimeError, match="boom"):
         _make_batch_then_fail(fresh_sqlite_url, in_savepoint=True)
     assert _batch_count(fresh_sqlite_url) == 0
+
+
+def test_pool_processes_retry_instead_of_pinging_every_checkout(fresh_sqlite_url: str) -> None:
+    assert get_engine(fresh_sqlite_url).pool._pre_ping
+    ping_on_checkout(False)
+    try:
+        dispose_engines()  # what a forked pool process does first
+        assert not get_engine(fresh_sqlite_url).pool._pre_ping
+        assert _batch_count(fresh_sqlite_url) == 0
+    finally:
+        ping_on_checkout(True)
+        dispose_engines()
+    assert get_engine(fresh_sqlite_url).pool._pre_ping

@@ -18,6 +18,7 @@ from cj_worker.db.models import Base
 TABLES = {
     "batches",
     "essays",
+    "essay_scores",
     "comparisons",
     "decisions",
     "essay_results",

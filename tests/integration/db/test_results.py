@@ -117,7 +117,6 @@ def test_stored_results_read_back_as_the_same_contract(session: Session) -> None
     assert results is not None
     assert [essay.as_dict() for essay in results.essays] == [row.as_dict() for row in sent]
     assert list(results.essays[0].grade_probabilities or {}) == GRADES, "the scale's order"
-    assert (second.score, second.standard_error, second.comparison_count) == (1.25, 0.5, 4)
 
 
 def results_of(essays: list[EssayResult]) -> BatchResults:

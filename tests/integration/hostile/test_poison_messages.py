@@ -206,6 +206,10 @@ def test_after_all_that_a_normal_batch_runs_to_its_end_and_no_essay_is_shown(
     shown = [e for e in events if e.get("type") in ("task-sent", "task-received")]
     judged = [e for e in shown if e.get("name") == task_names.JUDGE_COMPARISON]
     assert judged, "the judge requests were seen"
-    assert all("'text': '<" in str(e.get("kwargs")) for e in judged)
+    assert all(
+        "'comparisons'" in str(e.get("kwargs")) or "'comparison_id'" in str(e.get("kwargs"))
+        for e in judged
+    ), "monitoring shows comparison ids"
+    assert not [e for e in judged if "token" in str(e.get("kwargs"))]
     assert not [e for e in shown if SECRET_TEXT in json.dumps(e, default=str)]
     assert SECRET_TEXT not in deployment.worker.log(), "nor in the worker's log"

@@ -159,20 +159,14 @@ def test_a_forged_request_to_the_simulated_judge_earns_an_answer_that_is_refused
     """A stranger asks the built-in judge about a real comparison: the judge answers, but
     without the token of the real request its answer changes nothing."""
     [target, *_] = running.pending
-    forged = {
-        "comparison_id": str(target),
-        "batch_id": str(running.id),
-        "essay_a": {"text": "a"},
-        "essay_b": {"text": "b"},
-        "simulation": [5.0, -5.0],
-    }
+    forged = {"comparison_id": str(target), "batch_id": str(running.id), "simulation": [5.0, -5.0]}
     with deployment.unchanged():
         after = deployment.log_offset()
         outcome = deployment.send(
-            task_names.JUDGE_COMPARISON, {"request": forged, "judge": {"kind": "simulated"}}
+            task_names.JUDGE_COMPARISON, {"tickets": [forged], "judge": {"kind": "simulated"}}
         )
         refusal = deployment.wait_for_log(lambda r: "result refused" in r.get("message", ""), after)
-    assert outcome.endswith("'succeeded'")
+    assert outcome.endswith("'answered 1'")
     assert refusal["reason"] == "unauthenticated"
     assert f"token is missing for comparison {target}" in refusal["error"]
 
@@ -182,19 +176,20 @@ def test_a_forged_request_to_the_simulated_judge_earns_an_answer_that_is_refused
     [
         pytest.param(
             task_names.JUDGE_COMPARISON,
-            {"request": {"comparison_id": "x"}, "judge": {}},
-            "invalid ComparisonRequest",
-            id="simulated-bad-request",
+            {"tickets": [{"comparison_id": "x"}], "judge": {}},
+            "invalid TicketBundle: tickets.0.comparison_id",
+            id="simulated-bad-ticket",
+        ),
+        pytest.param(
+            task_names.JUDGE_COMPARISON,
+            {"tickets": "garbage", "judge": {}},
+            "invalid TicketBundle: tickets",
+            id="simulated-not-a-bundle",
         ),
         pytest.param(
             task_names.JUDGE_COMPARISON,
             {
-                "request": {
-                    "comparison_id": str(uuid.uuid4()),
-                    "batch_id": str(uuid.uuid4()),
-                    "essay_a": {"text": "a"},
-                    "essay_b": {"text": "b"},
-                },
+                "tickets": [{"comparison_id": str(uuid.uuid4()), "batch_id": str(uuid.uuid4())}],
                 "judge": {"kind": "simulated", "error_rate": 7},
             },
             "invalid SimulatedJudge: error_rate",
@@ -202,23 +197,21 @@ def test_a_forged_request_to_the_simulated_judge_earns_an_answer_that_is_refused
         ),
         pytest.param(
             task_names.LLM_JUDGE_COMPARISON,
-            {"request": "garbage", "judge": {}},
-            "invalid ComparisonRequest: (payload)",
-            id="llm-bad-request",
+            {"ticket": "garbage"},
+            "invalid JudgeTicket: (payload)",
+            id="llm-bad-ticket",
         ),
         pytest.param(
             task_names.LLM_JUDGE_COMPARISON,
             {
-                "request": {
+                "ticket": {
                     "comparison_id": str(uuid.uuid4()),
                     "batch_id": str(uuid.uuid4()),
                     "essay_a": {"text": "a"},
-                    "essay_b": {"text": "b"},
-                },
-                "judge": {"kind": "llm"},
+                }
             },
-            "base_url",
-            id="llm-bad-judge",
+            "essay_a: Extra inputs are not permitted",
+            id="llm-texts-in-ticket",
         ),
     ],
 )

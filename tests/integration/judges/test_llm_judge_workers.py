@@ -1,8 +1,9 @@
 """The LLM judge in real ``cj-worker worker`` processes against a local chat-completions stub.
 
-Two kinds of test. The first send ``cj.llm_judge_comparison`` tasks straight to two judge
-workers and read the results from a callback queue of their own (a stand-in for
-``cj.record_comparison_result``), so that what the workers do is measured at the stub alone:
+Two kinds of test. The first store comparisons, send their ``cj.llm_judge_comparison``
+tickets straight to two judge workers (which read the texts from the database) and read
+the results from the callback queue themselves, no callback worker running, so that what
+the workers do is measured at the stub alone:
 rate and concurrency limits across both processes, retries, failed answers. The last run
 whole batches through intake, continuation, the judge and the callbacks, as a deployment
 does. Every test then searches the worker logs, the messages, the database and Redis for
@@ -27,16 +28,21 @@ from scipy.stats import spearmanr
 
 from cj_worker import task_names
 from cj_worker.db.engine import session_scope
+from cj_worker.db.models import Essay
+from cj_worker.db.states import ComparisonRowStatus
 from cj_worker.llm_spec import LlmJudge
-from cj_worker.payloads import BatchRequest, ComparisonRequest, ComparisonResult, EssayIn, EssayView
+from cj_worker.payloads import BatchRequest, ComparisonResult, EssayIn, JudgeTicket
+from cj_worker.tokens import token_for
+from tests.builders.db import add_comparison, make_batch
+from tests.integration.conftest import RESULT_TOKEN_SECRET
 from tests.integration.judges.chat_stub import ChatStub, Faults
 from tests.integration.judges.conftest import API_KEY_ENV, WRONG_KEY_ENV
 from tests.integration.pipeline.conftest import Worker, wait_terminal
 
 pytestmark = pytest.mark.integration
 
-CALLBACK_QUEUE = "tests.llm.callbacks"
-CALLBACK_TASK = "tests.llm.record"
+CALLBACK_QUEUE = task_names.ROUTES[task_names.RECORD_COMPARISON_RESULT]
+"""No worker consumes the callbacks in the direct tests: the test reads them itself."""
 JUDGE_ONLY = task_names.JUDGE_QUEUE
 CONTROL = ",".join(q for q in task_names.QUEUES if q != task_names.JUDGE_QUEUE)
 
@@ -66,26 +72,47 @@ def spec(stub: ChatStub, model: str, **fields: Any) -> LlmJudge:
 
 
 def send_comparisons(
-    producer: Celery, stub: ChatStub, judge: LlmJudge, n: int
+    producer: Celery, stub: ChatStub, judge: LlmJudge, n: int, database_url: str
 ) -> list[dict[str, Any]]:
+    """Store a batch judged by ``judge`` with ``n`` pending comparisons; send their tickets.
+
+    The judge reads the texts from the database (a ticket carries ids only), so the
+    comparisons are real rows; their tickets carry the tokens the workers will check.
+    """
     texts = list(stub.qualities)
-    requests = []
-    for i in range(n):
-        request = ComparisonRequest(
-            comparison_id=uuid.uuid4(),
-            batch_id=uuid.uuid4(),
-            essay_a=EssayView(text=texts[i % len(texts)]),
-            essay_b=EssayView(text=texts[(i + 7) % len(texts)]),
-            callback_task=CALLBACK_TASK,
-            callback_queue=CALLBACK_QUEUE,
-        ).model_dump(mode="json")
-        requests.append(request)
+    tickets = []
+    with session_scope(database_url) as session:
+        batch = make_batch(session, len(texts))
+        batch.judge = judge.model_dump(mode="json")
+        for essay in session.scalars(sa.select(Essay).where(Essay.batch_id == batch.id)):
+            essay.text = texts[essay.position]
+        rows = [
+            add_comparison(
+                session,
+                batch,
+                i % len(texts),
+                (i + 7) % len(texts),
+                wave=1 + i // len(texts),
+                status=ComparisonRowStatus.PENDING,
+            )
+            for i in range(n)
+        ]
+        session.flush()
+        for row in rows:
+            tickets.append(
+                JudgeTicket(
+                    comparison_id=row.id,
+                    batch_id=batch.id,
+                    token=token_for(row.id, [RESULT_TOKEN_SECRET.encode()]),
+                ).model_dump(mode="json")
+            )
+    for ticket in tickets:
         producer.send_task(
             task_names.LLM_JUDGE_COMPARISON,
-            kwargs={"request": request, "judge": judge.model_dump(mode="json")},
+            kwargs={"ticket": ticket},
             queue=task_names.JUDGE_QUEUE,
         )
-    return requests
+    return tickets
 
 
 def collect(
@@ -166,6 +193,7 @@ def test_limits_hold_across_two_worker_processes_and_retries_are_counted(
     producer: Celery,
     chat_stub: ChatStub,
     callbacks: SimpleQueue,
+    pg_url: str,
     redis_url: str,
     api_key: str,
 ) -> None:
@@ -173,10 +201,13 @@ def test_limits_hold_across_two_worker_processes_and_retries_are_counted(
     run = uuid.uuid4().hex[:8]
     raw: list[str] = []
 
+    def send(judge: LlmJudge, n: int) -> list[dict[str, Any]]:
+        return send_comparisons(producer, chat_stub, judge, n, pg_url)
+
     # Rate: 120 a minute across four processes that could send far more.
     rated = spec(chat_stub, f"rate-{run}", requests_per_minute=120, concurrency=50)
     chat_stub.reset(Faults(latency_seconds=0.02))
-    results = collect(callbacks, len(send_comparisons(producer, chat_stub, rated, 16)), raw)
+    results = collect(callbacks, len(send(rated, 16)), raw)
     assert {r.status for r in results} == {"succeeded"}
     times = starts(chat_stub, rated.model or "")
     assert len(times) == 16
@@ -191,13 +222,13 @@ def test_limits_hold_across_two_worker_processes_and_retries_are_counted(
     # Concurrency: two in flight at most, though four processes are busy.
     limited = spec(chat_stub, f"conc-{run}", requests_per_minute=None, concurrency=2)
     chat_stub.reset(Faults(latency_seconds=0.4))
-    collect(callbacks, len(send_comparisons(producer, chat_stub, limited, 16)), raw)
+    collect(callbacks, len(send(limited, 16)), raw)
     limited_peak = chat_stub.max_in_flight
 
     # Control: without the limits the same workers put more in flight at once.
     free = spec(chat_stub, f"free-{run}", requests_per_minute=None, concurrency=100)
     chat_stub.reset(Faults(latency_seconds=0.4))
-    collect(callbacks, len(send_comparisons(producer, chat_stub, free, 16)), raw)
+    collect(callbacks, len(send(free, 16)), raw)
     free_peak = chat_stub.max_in_flight
 
     # Retries: 429s with Retry-After and 500s are retried; prose answers fail.
@@ -205,7 +236,7 @@ def test_limits_hold_across_two_worker_processes_and_retries_are_counted(
     chat_stub.reset(
         Faults(rate_limit_every=4, retry_after="1", server_error_every=5, malformed_every=7)
     )
-    results = collect(callbacks, len(send_comparisons(producer, chat_stub, retried, 12)), raw)
+    results = collect(callbacks, len(send(retried, 12)), raw)
     outcomes = chat_stub.outcomes()
     attempts = sum(r.usage.attempts for r in results if r.usage)
     failed = [r for r in results if r.status == "failed"]

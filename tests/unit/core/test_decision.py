@@ -239,9 +239,16 @@ def test_fewer_than_two_essays_finalize_as_insufficient(essays: int) -> None:
 def test_every_reason_code_has_a_case() -> None:
     """A reason added to the enum without a row in this file fails here."""
     covered = {outcome[1] for case in CASES for outcome in (case.small, case.regular)}
-    # ``stalled`` is the sweep's reason (tests/unit/tasks/test_sweep.py) and
-    # ``judge_unauthorized`` the callback's (tests/unit/tasks/test_callbacks.py), never decide()'s.
-    assert covered | {INSUFFICIENT[1]} == set(Reason) - {Reason.STALLED, Reason.JUDGE_UNAUTHORIZED}
+    # ``stalled`` is the sweep's reason (tests/unit/tasks/test_sweep.py), ``judge_unauthorized``
+    # the callback's (tests/unit/tasks/test_callbacks.py), ``essays_digest_mismatch`` and
+    # ``intake_incomplete`` chunked intake's (tests/unit/tasks/test_intake_chunks.py), never
+    # decide()'s.
+    assert covered | {INSUFFICIENT[1]} == set(Reason) - {
+        Reason.STALLED,
+        Reason.JUDGE_UNAUTHORIZED,
+        Reason.ESSAYS_DIGEST_MISMATCH,
+        Reason.INTAKE_INCOMPLETE,
+    }
 
 
 # ------------------------------------------------------------- the three small-net rules

@@ -78,10 +78,16 @@ def test_the_first_decision_dispatches_a_coverage_wave(
     assert len(set(essays)) == len(essays), "each essay at most once per wave"
     assert all(c.status is ComparisonRowStatus.PENDING for c in wave)
     assert stored.comparisons_submitted == len(wave)
-    assert sent.tasks() == [task_names.JUDGE_COMPARISON] * len(wave)
-    requests = [message.kwargs["request"] for message in sent.messages]
-    assert {r["comparison_id"] for r in requests} == {str(c.id) for c in wave}
-    assert all(set(r["essay_a"]) == {"text"} for r in requests), "judges see texts only"
+    assert sent.tasks() == [task_names.JUDGE_COMPARISON], "one bundle of tickets"
+    tickets = sent.tickets()
+    assert [t["comparison_id"] for t in tickets] == [str(c.id) for c in wave]
+    assert all(set(t) == {"comparison_id", "batch_id", "token", "simulation"} for t in tickets), (
+        "the simulated judge gets ids and true scores, never texts"
+    )
+    [message] = sent.messages
+    assert message.kwargsrepr is not None
+    assert tickets[0]["comparison_id"] in message.kwargsrepr
+    assert "token" not in message.kwargsrepr
 
 
 def test_the_decision_is_logged_with_its_reason_and_figures(
@@ -107,7 +113,7 @@ def test_the_decision_is_logged_with_its_reason_and_figures(
     assert 0.0 <= figures["ssr"] <= 1.0
     stored = read_batch(database_url, half_covered.id)
     assert stored.current_wave == 2
-    assert len(comparisons(database_url, half_covered.id, wave=2)) == len(sent.messages) > 0
+    assert len(comparisons(database_url, half_covered.id, wave=2)) == len(sent.tickets()) > 0
 
 
 def coverage_keys(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -295,7 +301,8 @@ def test_a_duplicate_continuation_takes_no_second_decision(
     database_url: str, sent: CapturingTransport, half_covered: SeededBatch
 ) -> None:
     run(half_covered.id, 1)
-    first = sent.take()
+    first = sent.tickets()
+    sent.take()
     wave_2 = len(comparisons(database_url, half_covered.id, wave=2))
     before = row_counts(database_url)
 
@@ -329,7 +336,7 @@ def test_the_wave_s_requests_are_counted_as_sent_once_they_left(
     run(half_covered.id, 1)
 
     wave = comparisons(database_url, half_covered.id, wave=2)
-    assert len(sent.messages) == len(wave) > 0
+    assert len(sent.tickets()) == len(wave) > 0
     assert all(row.sends == 1 and row.sent_at is not None for row in wave)
 
 
@@ -371,6 +378,6 @@ def test_a_crash_between_commit_and_send_leaves_the_requests_to_the_sweep(
         swept = sweep.delay().get()
 
     assert swept["dispatched"] == len(wave)
-    ids = [message.kwargs["request"]["comparison_id"] for message in transport.messages]
+    ids = [ticket["comparison_id"] for ticket in transport.tickets()]
     assert ids == [str(row.id) for row in wave]
     assert {row.sends for row in comparisons(database_url, half_covered.id, wave=2)} == {1}

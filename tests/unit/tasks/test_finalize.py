@@ -117,7 +117,6 @@ def test_scoring_ranks_every_essay_and_completes_the_batch(
     assert all(result.standard_error > 0 for result, _ in results)
     assert [result.wins for result, _ in results] == [4, 3, 2, 1, 0]
     assert all(result.comparisons == 4 for result, _ in results)
-    assert all(essay.score == result.score for result, essay in results)
     [summary] = batch_results(database_url, batch.id)
     assert (summary.state, summary.stop_reason, summary.waves) == (
         BatchState.COMPLETED,

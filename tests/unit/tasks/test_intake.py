@@ -42,6 +42,7 @@ from tests.unit.tasks.transports import CapturingTransport, LockCheckingTranspor
 NOTHING = {
     "batches": 0,
     "essays": 0,
+    "essay_scores": 0,
     "comparisons": 0,
     "decisions": 0,
     "essay_results": 0,

@@ -1,8 +1,9 @@
 """``cj.llm_judge_comparison`` in eager mode: from a stored batch's wave to its callbacks.
 
 The endpoint is httpx's ``MockTransport``; limits are in-process. What is checked here is
-the shell: dispatch of an LLM batch's wave to this task on ``cj.judge``, the result sent
-to the request's callback, the re-queueing when no permit is free, and that nothing about
+the shell: dispatch of an LLM batch's wave to this task on ``cj.judge`` as tickets (ids
+only), the texts read by the task, forged or stale tickets not judged, the result sent
+to the callback, the re-queueing when no permit is free, and that nothing about
 an essay but its text leaves for the endpoint.
 """
 
@@ -21,13 +22,13 @@ from celery.exceptions import Retry
 
 from cj_worker import task_names
 from cj_worker.db.engine import session_scope
-from cj_worker.db.models import Essay
+from cj_worker.db.models import Batch, Essay
+from cj_worker.db.states import BatchState, ComparisonRowStatus
 from cj_worker.judges.llm.limits import LocalLimiter, limit_key
 from cj_worker.llm_spec import LlmJudge
-from cj_worker.payloads import ComparisonRequest, ComparisonResult, EssayView
+from cj_worker.payloads import ComparisonResult
 from cj_worker.tasks import llm_judge
-from cj_worker.tasks.base import Message
-from cj_worker.tasks.judging import judge_requests
+from cj_worker.tasks.judging import Outgoing, dispatches
 from cj_worker.tasks.llm_judge import MAX_REQUEUES, llm_judge_comparison
 from tests.builders.db import add_comparison, make_batch
 from tests.unit.judges.llm.fakes import ScriptedEndpoint, ok
@@ -55,19 +56,25 @@ def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedEndpoint]:
     llm_judge.use_limiter(None)
 
 
-def request(**fields: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "comparison_id": uuid.uuid4(),
-        "batch_id": uuid.uuid4(),
-        "essay_a": EssayView(text="Thunder rolled."),
-        "essay_b": EssayView(text="Rain fell."),
-    }
-    values.update(fields)
-    return ComparisonRequest(**values).model_dump(mode="json")
+def stored_ticket(
+    database_url: str, *, status: ComparisonRowStatus = ComparisonRowStatus.PENDING
+) -> dict[str, Any]:
+    """The ticket of a pending comparison of a stored batch judged by ``SPEC``."""
+    with session_scope(database_url) as session:
+        batch = make_batch(session, 2)
+        batch.judge = SPEC.model_dump(mode="json")
+        texts = ("Thunder rolled.", "Rain fell.")
+        for essay in session.scalars(sa.select(Essay).where(Essay.batch_id == batch.id)):
+            essay.text = texts[essay.position]
+        row = add_comparison(session, batch, 0, 1, status=status)
+        session.flush()
+        [dispatch] = dispatches(session, batch, [Outgoing(row.id, 0, 1, 0)])
+    ticket: dict[str, Any] = dispatch.message.kwargs["ticket"]
+    return ticket
 
 
-def run(payload: dict[str, Any], spec: LlmJudge = SPEC) -> str:
-    status: str = llm_judge_comparison.delay(payload, spec.model_dump(mode="json")).get()
+def run(ticket: dict[str, Any]) -> str:
+    status: str = llm_judge_comparison.delay(ticket).get()
     return status
 
 
@@ -79,16 +86,20 @@ def test_the_task_is_routed_to_the_judge_queue() -> None:
     assert task_names.ROUTES[task_names.LLM_JUDGE_COMPARISON] == task_names.JUDGE_QUEUE
 
 
-def test_the_verdict_goes_to_the_requests_callback_with_its_usage(
-    endpoint: ScriptedEndpoint, sent: CapturingTransport
+def test_the_verdict_goes_to_the_callback_with_its_usage(
+    database_url: str, endpoint: ScriptedEndpoint, sent: CapturingTransport
 ) -> None:
-    payload = request(callback_task="producer.record", callback_queue="producer.callbacks")
-    assert run(payload) == "succeeded"
+    ticket = stored_ticket(database_url)
+    assert set(ticket) == {"comparison_id", "batch_id", "token"}, "ids only, never texts"
+    assert run(ticket) == "succeeded"
     (message,) = sent.messages
-    assert (message.task, message.queue) == ("producer.record", "producer.callbacks")
+    assert (message.task, message.route) == (
+        task_names.RECORD_COMPARISON_RESULT,
+        task_names.ROUTES[task_names.RECORD_COMPARISON_RESULT],
+    )
     (result,) = results(sent)
     assert (str(result.comparison_id), result.winner, result.judge_id) == (
-        payload["comparison_id"],
+        ticket["comparison_id"],
         "A",
         "llm:m1",
     )
@@ -100,10 +111,10 @@ def test_the_verdict_goes_to_the_requests_callback_with_its_usage(
 
 
 def test_an_unusable_answer_is_sent_back_as_a_failed_comparison(
-    endpoint: ScriptedEndpoint, sent: CapturingTransport
+    database_url: str, endpoint: ScriptedEndpoint, sent: CapturingTransport
 ) -> None:
     endpoint.replies = [httpx.Response(200, json={"choices": [{"message": {"content": "A!"}}]})]
-    assert run(request()) == "failed"
+    assert run(stored_ticket(database_url)) == "failed"
     (result,) = results(sent)
     assert (result.status, result.winner, result.error_code) == (
         "failed",
@@ -113,7 +124,10 @@ def test_an_unusable_answer_is_sent_back_as_a_failed_comparison(
 
 
 def test_without_a_free_permit_the_task_requeues_itself_then_fails_the_comparison(
-    endpoint: ScriptedEndpoint, sent: CapturingTransport, monkeypatch: pytest.MonkeyPatch
+    database_url: str,
+    endpoint: ScriptedEndpoint,
+    sent: CapturingTransport,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CJ_LLM_MAX_QUEUE_WAIT_SECONDS", "0")
     limiter = LocalLimiter()
@@ -121,14 +135,12 @@ def test_without_a_free_permit_the_task_requeues_itself_then_fails_the_compariso
     key = limit_key(SPEC.base_url, "m1", SPEC.api_key_env)
     for holder in range(SPEC.concurrency):
         assert limiter.try_acquire(key, f"busy-{holder}", SPEC.concurrency, 3600.0)
-    payload = request()
+    payload = stored_ticket(database_url)
     with pytest.raises(Retry) as requeued:
         run(payload)
     assert requeued.value.when == pytest.approx((SPEC.timeout_seconds + 30) / 4)
     assert sent.messages == []
-    last_try = llm_judge_comparison.apply(
-        kwargs={"request": payload, "judge": SPEC.model_dump(mode="json")}, retries=MAX_REQUEUES
-    )
+    last_try = llm_judge_comparison.apply(kwargs={"ticket": payload}, retries=MAX_REQUEUES)
     assert last_try.get() == "failed"
     (result,) = results(sent)
     assert result.error_code == "judge_rate_limited"
@@ -136,7 +148,7 @@ def test_without_a_free_permit_the_task_requeues_itself_then_fails_the_compariso
     assert endpoint.requests == [], "nothing was sent without a permit"
 
 
-def test_an_llm_batch_wave_is_dispatched_to_this_task_with_texts_only(
+def test_an_llm_batch_wave_is_dispatched_to_this_task_which_loads_the_texts(
     database_url: str,
     eager_app: Celery,
     endpoint: ScriptedEndpoint,
@@ -153,13 +165,18 @@ def test_an_llm_batch_wave_is_dispatched_to_this_task_with_texts_only(
             essay.external_id = f"student-id-{position}-zq"
             essay.grade = "GRADE-XQ" if essay.is_anchor else None
             essay.text = f"Storm essay {position}."
-        rows = [add_comparison(session, batch, 0, 2), add_comparison(session, batch, 3, 1)]
+        pending = ComparisonRowStatus.PENDING
+        rows = [
+            add_comparison(session, batch, 0, 2, status=pending),
+            add_comparison(session, batch, 3, 1, status=pending),
+        ]
         session.flush()
-        essays = list(session.scalars(sa.select(Essay).where(Essay.batch_id == batch.id)))
-        messages: list[Message] = judge_requests(batch, essays, rows)
+        outgoing = [Outgoing(row.id, row.essay_a, row.essay_b, 0) for row in rows]
+        messages = [dispatch.message for dispatch in dispatches(session, batch, outgoing)]
         row_ids = [row.id for row in rows]
     assert [m.task for m in messages] == [task_names.LLM_JUDGE_COMPARISON] * 2
     assert {m.route for m in messages} == {task_names.JUDGE_QUEUE}
+    assert "Storm essay" not in json.dumps([m.kwargs for m in messages])
     for message in messages:
         llm_judge_comparison.delay(**message.kwargs).get()
     assert sorted(str(r.comparison_id) for r in results(sent)) == sorted(map(str, row_ids))
@@ -172,12 +189,42 @@ def test_an_llm_batch_wave_is_dispatched_to_this_task_with_texts_only(
             assert private.lower() not in text.lower(), private
 
 
-def test_the_stored_spec_reaches_the_task_unchanged(database_url: str, eager_app: Celery) -> None:
+def test_a_forged_ticket_costs_no_query_and_no_model_call(
+    database_url: str, endpoint: ScriptedEndpoint, sent: CapturingTransport
+) -> None:
+    ticket = stored_ticket(database_url)
+    forged = {**ticket, "token": "0" * 64}
+    assert run(forged) == llm_judge.SKIPPED
+    assert run({k: v for k, v in ticket.items() if k != "token"}) == llm_judge.SKIPPED
+    assert endpoint.requests == []
+    assert sent.messages == []
+
+
+@pytest.mark.parametrize(
+    "status", [ComparisonRowStatus.SUCCEEDED, ComparisonRowStatus.FAILED], ids=str
+)
+def test_an_answered_comparison_is_not_judged_and_paid_for_again(
+    database_url: str,
+    endpoint: ScriptedEndpoint,
+    sent: CapturingTransport,
+    status: ComparisonRowStatus,
+) -> None:
+    ticket = stored_ticket(database_url, status=status)
+    assert run(ticket) == llm_judge.SKIPPED
+    assert endpoint.requests == []
+
+
+def test_a_ticket_of_an_ended_or_unknown_batch_is_not_judged(
+    database_url: str, endpoint: ScriptedEndpoint, sent: CapturingTransport
+) -> None:
+    ticket = stored_ticket(database_url)
     with session_scope(database_url) as session:
-        batch = make_batch(session, 2)
-        batch.judge = SPEC.model_dump(mode="json")
-        row = add_comparison(session, batch, 0, 1)
-        session.flush()
-        essays = list(session.scalars(sa.select(Essay).where(Essay.batch_id == batch.id)))
-        (message,) = judge_requests(batch, essays, [row])
-    assert LlmJudge.model_validate(message.kwargs["judge"]) == SPEC
+        session.execute(
+            sa.update(Batch)
+            .where(Batch.id == uuid.UUID(ticket["batch_id"]))
+            .values(state=BatchState.CANCELLED)
+        )
+    assert run(ticket) == llm_judge.SKIPPED
+    other = stored_ticket(database_url)
+    assert run({**other, "batch_id": str(uuid.uuid4())}) == llm_judge.SKIPPED
+    assert endpoint.requests == []

@@ -53,9 +53,10 @@ def continuation(batch_id: uuid.UUID, wave: int) -> Message:
 def requested(messages: list[Message]) -> list[str]:
     """The comparison ids of the judge requests among ``messages``, in order."""
     return [
-        message.kwargs["request"]["comparison_id"]
+        ticket["comparison_id"]
         for message in messages
         if message.task == task_names.JUDGE_COMPARISON
+        for ticket in message.kwargs["tickets"]
     ]
 
 

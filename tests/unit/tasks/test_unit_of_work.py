@@ -16,7 +16,7 @@ from cj_worker.db.models import Batch
 from cj_worker.db.states import BatchState
 from cj_worker.tasks import unit_of_work
 from cj_worker.tasks.base import Message
-from cj_worker.tasks.dispatch import Dispatch
+from cj_worker.tasks.dispatch import Dispatch, Send
 from cj_worker.tasks.messages import continue_batch_message
 from cj_worker.tasks.outcomes import Outcome
 from cj_worker.tasks.unit_of_work import Effects
@@ -145,8 +145,8 @@ def test_messages_leave_after_the_lock_is_released(
 
 
 def request_for(comparison_id: uuid.UUID, sends: int = 0) -> Dispatch:
-    message = Message(task_names.JUDGE_COMPARISON, {"request": {"id": str(comparison_id)}})
-    return Dispatch(comparison_id, sends, message)
+    message = Message(task_names.JUDGE_COMPARISON, {"tickets": [{"id": str(comparison_id)}]})
+    return Dispatch((Send(comparison_id, sends),), message)
 
 
 def test_judge_requests_leave_after_the_commit_and_their_sends_are_counted(

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from cj_worker.tasks.base import Message, Transport, set_transport
 
@@ -21,6 +22,16 @@ class CapturingTransport:
 
     def tasks(self) -> list[str]:
         return [message.task for message in self.messages]
+
+    def tickets(self) -> list[dict[str, Any]]:
+        """The judge tickets sent, in order: a simulated judge's message carries a bundle."""
+        found: list[dict[str, Any]] = []
+        for message in self.messages:
+            if "tickets" in message.kwargs:
+                found.extend(message.kwargs["tickets"])
+            elif "ticket" in message.kwargs:
+                found.append(message.kwargs["ticket"])
+        return found
 
     def take(self) -> list[Message]:
         """The messages sent so far, forgetting them."""
