@@ -466,8 +466,32 @@ class ComparisonRequest(_Message):
     essay_b: EssayView
     callback_task: str = "cj.record_comparison_result"
     callback_queue: str = "cj.callbacks"
-    simulation: tuple[float, float] | None = None
-    """True scores of A and B, sent only to the built-in simulated judge."""
+
+    @classmethod
+    def json_of(
+        cls,
+        comparison_id: uuid.UUID,
+        batch_id: uuid.UUID,
+        token: str,
+        text_a: str,
+        text_b: str,
+    ) -> dict[str, Any]:
+        """The request's JSON (``model_dump(mode="json")``), built without validating.
+
+        For a wave of thousands of requests from values the engine made itself (its ids,
+        its token, texts validated at intake); validating them again cost a third of a
+        20,000-essay continuation. ``tests/unit/test_payloads.py`` checks that it is the
+        model's JSON.
+        """
+        return {
+            "comparison_id": str(comparison_id),
+            "batch_id": str(batch_id),
+            "token": token,
+            "essay_a": {"text": text_a},
+            "essay_b": {"text": text_b},
+            "callback_task": "cj.record_comparison_result",
+            "callback_queue": "cj.callbacks",
+        }
 
 
 class JudgeTicket(_Message):

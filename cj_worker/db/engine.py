@@ -89,10 +89,22 @@ def ping_on_checkout(enabled: bool) -> None:
 
 def _create_engine(url: str) -> Engine:
     engine = sa.create_engine(url, pool_pre_ping=_pre_ping)
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "rollback", _forget_session_settings)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _configure_sqlite_connection)
         event.listen(engine, "begin", _begin_immediate)
     return engine
+
+
+LOCK_TIMEOUT_KEY = "cj_lock_timeout_ms"
+"""Key in a pooled connection's ``info``: the ``lock_timeout`` its session has, if set
+(``repositories.bound_lock_wait``)."""
+
+
+def _forget_session_settings(connection: Connection) -> None:
+    # A session-level SET made in a transaction that rolls back is undone with it.
+    connection.info.pop(LOCK_TIMEOUT_KEY, None)
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:

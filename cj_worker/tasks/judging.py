@@ -26,7 +26,6 @@ from cj_worker.judges import simulated
 from cj_worker.payloads import (
     ComparisonRequest,
     ComparisonResult,
-    EssayView,
     ExternalJudge,
     JudgeSpec,
     JudgeTicket,
@@ -122,13 +121,13 @@ def dispatches(session: Session, batch: Batch, rows: Sequence[Outgoing]) -> list
             Message(
                 spec.task,
                 {
-                    "request": ComparisonRequest(
-                        comparison_id=row.comparison_id,
-                        batch_id=batch.id,
-                        token=token_for(row.comparison_id),
-                        essay_a=EssayView(text=texts[row.essay_a]),
-                        essay_b=EssayView(text=texts[row.essay_b]),
-                    ).model_dump(mode="json")
+                    "request": ComparisonRequest.json_of(
+                        row.comparison_id,
+                        batch.id,
+                        token_for(row.comparison_id),
+                        texts[row.essay_a],
+                        texts[row.essay_b],
+                    )
                 },
                 queue=spec.queue,
                 kwargsrepr=_shown([row]),

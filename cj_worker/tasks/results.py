@@ -23,8 +23,8 @@ from cj_worker.core.grade_scales import GradeScale
 from cj_worker.core.grading import NO_GRADE, ProjectionStatus
 from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.db import repositories
-from cj_worker.db.models import Batch, Essay
-from cj_worker.db.repositories import RowCounts, ScoredEssay
+from cj_worker.db.models import Batch
+from cj_worker.db.repositories import EssayRef, RowCounts, ScoredEssay
 from cj_worker.db.repositories.usage import batch_usage
 from cj_worker.db.results import essay_result, finite
 from cj_worker.db.states import BatchState
@@ -89,7 +89,7 @@ def final_results(session: Session, batch: Batch, state: BatchState, now: dateti
 
 
 def _score(
-    session: Session, batch: Batch, essays: list[Essay], scale: GradeScale
+    session: Session, batch: Batch, essays: list[EssayRef], scale: GradeScale
 ) -> tuple[BatchReport, list[str | None]]:
     """Fit every succeeded comparison and build the report; also the judge id per index."""
     settings = AlgorithmSettings.model_validate(batch.settings)
@@ -114,7 +114,7 @@ def _score(
     return report, judge_ids
 
 
-def _anchor_grades(essays: list[Essay], scale: GradeScale) -> np.ndarray[Any, np.dtype[np.intp]]:
+def _anchor_grades(essays: list[EssayRef], scale: GradeScale) -> np.ndarray[Any, np.dtype[np.intp]]:
     """Scale index of each anchor's known grade, NO_GRADE for the others.
 
     Intake refuses anchor grades outside the scale; should one be stored anyway it does
@@ -131,7 +131,7 @@ def _anchor_grades(essays: list[Essay], scale: GradeScale) -> np.ndarray[Any, np
     )
 
 
-def _scored(essay: Essay, report: BatchReport, scale: GradeScale) -> ScoredEssay:
+def _scored(essay: EssayRef, report: BatchReport, scale: GradeScale) -> ScoredEssay:
     """One essay's result as stored and sent."""
     i, stats = essay.position, report.essays
     result = essay_result(

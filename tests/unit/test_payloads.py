@@ -230,8 +230,21 @@ def test_a_comparison_request_carries_texts_and_the_callback() -> None:
         "cj.record_comparison_result",
         "cj.callbacks",
     )
-    assert parsed.simulation is None
     assert parse(ComparisonRequest, parsed.model_dump(mode="json")) == parsed
+
+
+def test_a_request_built_without_validation_is_the_model_s_json() -> None:
+    comparison_id, batch_id = uuid.uuid4(), uuid.uuid4()
+    built = ComparisonRequest.json_of(comparison_id, batch_id, "t" * 64, "first", "second")
+    model = ComparisonRequest(
+        comparison_id=comparison_id,
+        batch_id=batch_id,
+        token="t" * 64,
+        essay_a={"text": "first"},
+        essay_b={"text": "second"},
+    )
+    assert built == model.model_dump(mode="json")
+    assert parse(ComparisonRequest, built) == model
 
 
 def test_a_judge_never_gets_an_essay_id() -> None:

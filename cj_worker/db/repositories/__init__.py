@@ -14,6 +14,7 @@ from cj_worker.db.repositories.answers import (
     tally_answer,
 )
 from cj_worker.db.repositories.batches import (
+    EssayRef,
     bound_lock_wait,
     count_comparisons,
     get_batch,
@@ -61,6 +62,7 @@ from cj_worker.db.repositories.results import (
 __all__ = [
     "AnswerTarget",
     "AppliedAnswer",
+    "EssayRef",
     "JudgeMaterial",
     "RowCounts",
     "ScoredEssay",

@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -70,6 +70,63 @@ class AnswerTarget:
     pending: int
 
 
+_COMPARISONS = cast(sa.Table, Comparison.__table__)
+_BATCHES = cast(sa.Table, Batch.__table__)
+
+ANSWER_COLUMNS = (
+    "status",
+    "winner",
+    "judge_id",
+    "confidence",
+    "justification",
+    "error_code",
+    "error_detail",
+    "completed_at",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_seconds",
+    "attempts",
+    "cost",
+)
+"""The comparison columns an answer writes (absent ones are written NULL)."""
+
+
+def _guarded_update(*, of_batch: bool) -> sa.Update:
+    """``UPDATE comparisons SET <answer> WHERE id = :target AND status = :before`` and the
+    batch still live (and, ``of_batch``, the batch the answer names), ``RETURNING`` its
+    batch and wave. Built once: a callback only binds values (no statement building)."""
+    c, b = _COMPARISONS.c, _BATCHES.c
+    live = sa.exists().where(b.id == c.batch_id, b.state.in_(LIVE_STATES))
+    conditions = [c.id == sa.bindparam("target"), c.status == sa.bindparam("before"), live]
+    if of_batch:
+        conditions.append(c.batch_id == sa.bindparam("named_batch"))
+    return (
+        sa.update(_COMPARISONS)
+        .where(*conditions)
+        .values({name: sa.bindparam(name) for name in ANSWER_COLUMNS})
+        .returning(c.batch_id, c.wave)
+    )
+
+
+_APPLY = _guarded_update(of_batch=False)
+_APPLY_NAMED = _guarded_update(of_batch=True)
+_PENDING_LEFT = (
+    _BATCHES.c.comparisons_submitted
+    - _BATCHES.c.comparisons_succeeded
+    - _BATCHES.c.comparisons_failed
+)
+_TALLY = (
+    sa.update(_BATCHES)
+    .where(_BATCHES.c.id == sa.bindparam("target"))
+    .values(
+        comparisons_succeeded=_BATCHES.c.comparisons_succeeded + sa.bindparam("succeeded"),
+        comparisons_failed=_BATCHES.c.comparisons_failed + sa.bindparam("failed"),
+        last_activity_at=sa.bindparam("now"),
+    )
+    .returning(_BATCHES.c.state, _BATCHES.c.current_wave, _PENDING_LEFT)
+)
+
+
 def apply_answer(
     session: Session,
     comparison_id: uuid.UUID,
@@ -78,42 +135,28 @@ def apply_answer(
     batch_id: uuid.UUID | None,
     succeeded: bool,
 ) -> AppliedAnswer | None:
-    """Write ``values`` to the comparison if it still waits for this answer.
+    """Write ``values`` (of :data:`ANSWER_COLUMNS`) to the comparison if it still waits.
 
     A pending row takes any answer; a timed-out one only a success (the judge answered
     after the sweep gave up, and the work is kept). ``batch_id``, if the answer names one,
     must be the comparison's. None when nothing changed: unknown comparison, another
     batch, an ended batch, or an answer already stored (:func:`answer_target` tells which).
     """
+    parameters: dict[str, Any] = dict.fromkeys(ANSWER_COLUMNS)
+    parameters.update(values)
+    parameters["target"] = comparison_id
+    statement = _APPLY
+    if batch_id is not None:
+        statement, parameters["named_batch"] = _APPLY_NAMED, batch_id
     accepted = [ComparisonRowStatus.PENDING]
     if succeeded:
         accepted.append(ComparisonRowStatus.TIMED_OUT)
+    connection = session.connection()
     for before in accepted:
-        row = session.execute(
-            _guarded_update(comparison_id, batch_id, before).values(**values)
-        ).one_or_none()
+        row = connection.execute(statement, {**parameters, "before": before}).one_or_none()
         if row is not None:
             return AppliedAnswer(batch_id=row.batch_id, wave=row.wave, before=before)
     return None
-
-
-def _guarded_update(
-    comparison_id: uuid.UUID, batch_id: uuid.UUID | None, before: ComparisonRowStatus
-) -> sa.Update:
-    live = sa.exists().where(Batch.id == Comparison.batch_id, Batch.state.in_(LIVE_STATES))
-    statement = (
-        sa.update(Comparison)
-        .where(Comparison.id == comparison_id, Comparison.status == before, live)
-        .returning(Comparison.batch_id, Comparison.wave)
-        .execution_options(synchronize_session=False)
-    )
-    if batch_id is not None:
-        statement = statement.where(Comparison.batch_id == batch_id)
-    return statement
-
-
-_SUCCEEDED = Batch.comparisons_succeeded
-_FAILED = Batch.comparisons_failed
 
 
 def tally_answer(
@@ -133,22 +176,11 @@ def tally_answer(
         before is ComparisonRowStatus.SUCCEEDED
     )
     failed = int(after in _FAILED_STATES) - int(before in _FAILED_STATES)
-    statement = (
-        sa.update(Batch)
-        .where(Batch.id == batch_id)
-        .values(
-            comparisons_succeeded=_SUCCEEDED + succeeded,
-            comparisons_failed=_FAILED + failed,
-            last_activity_at=now,
-        )
-        .returning(
-            Batch.state,
-            Batch.current_wave,
-            Batch.comparisons_submitted - Batch.comparisons_succeeded - Batch.comparisons_failed,
-        )
-        .execution_options(synchronize_session=False)
+    state, current_wave, pending = (
+        session.connection()
+        .execute(_TALLY, {"target": batch_id, "succeeded": succeeded, "failed": failed, "now": now})
+        .one()
     )
-    state, current_wave, pending = session.execute(statement).one()
     return Tally(state=state, current_wave=int(current_wave), pending=int(pending))
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-import sqlalchemy.orm
 from sqlalchemy.orm import Session
 
+from cj_worker.db.engine import LOCK_TIMEOUT_KEY
 from cj_worker.db.models import Batch, Essay
 from cj_worker.db.repositories.conflicts import insert_unless_exists
 from cj_worker.db.states import LIVE_STATES, ComparisonRowStatus
@@ -43,9 +44,19 @@ def bound_lock_wait(session: Session, seconds: float) -> None:
     A task blocked on a batch row then fails with a transient error and is retried with
     backoff, instead of running into its time limit and being killed mid-way. SQLite's
     write lock is bounded by its own busy timeout.
+
+    Set once per connection (a session-level ``SET``, remembered in the pooled
+    connection's ``info``), not per transaction: ``SET LOCAL`` would cost every callback
+    a round trip. A rollback undoes the ``SET`` and forgets it (:mod:`cj_worker.db.engine`),
+    so the next transaction on that connection sets it again.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.text(f"SET LOCAL lock_timeout = {int(seconds * 1000)}"))
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return
+    milliseconds = int(seconds * 1000)
+    if connection.info.get(LOCK_TIMEOUT_KEY) != milliseconds:
+        connection.exec_driver_sql(f"SET lock_timeout = {milliseconds}")
+        connection.info[LOCK_TIMEOUT_KEY] = milliseconds
 
 
 def get_batch(session: Session, batch_id: uuid.UUID) -> Batch | None:
@@ -65,20 +76,30 @@ def insert_batch(session: Session, values: Mapping[str, Any], essays: Iterable[E
     return True
 
 
-def load_essays(session: Session, batch_id: uuid.UUID) -> list[Essay]:
+@dataclass(frozen=True)
+class EssayRef:
+    """What finalization needs of an essay: never its text."""
+
+    id: int
+    position: int
+    external_id: str
+    is_anchor: bool
+    grade: str | None
+
+
+def load_essays(session: Session, batch_id: uuid.UUID) -> list[EssayRef]:
     """The batch's essays in position order, i.e. indexed as the core indexes them.
 
-    Without their texts, which finalization does not need (20,000 essays' texts are tens
-    of megabytes): reading ``text`` of one raises rather than loading it row by row;
-    :func:`~cj_worker.db.repositories.essay_texts` reads texts in one query.
+    Five columns as plain values: whole ORM rows would read every text (tens of
+    megabytes at 20,000 essays) and cost a tenth of a second per thousand objects;
+    :func:`~cj_worker.db.repositories.essay_texts` reads texts when they are wanted.
     """
     statement = (
-        sa.select(Essay)
+        sa.select(Essay.id, Essay.position, Essay.external_id, Essay.is_anchor, Essay.grade)
         .where(Essay.batch_id == batch_id)
         .order_by(Essay.position)
-        .options(sa.orm.defer(Essay.text, raiseload=True))
     )
-    return list(session.scalars(statement))
+    return [EssayRef(*row) for row in session.execute(statement)]
 
 
 _COUNTER = {

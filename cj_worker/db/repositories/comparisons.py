@@ -7,15 +7,17 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from cj_worker.core.coverage import max_possible_pairs
 from cj_worker.core.history import ComparisonHistory, ComparisonStatus
 from cj_worker.core.judgements import Judgements
-from cj_worker.db.column_types import utc_now
+from cj_worker.db.column_types import UTCDateTime, utc_now
 from cj_worker.db.models import Batch, Comparison, Essay
 from cj_worker.db.states import ComparisonRowStatus, GenerationMode, Slot
 
@@ -259,16 +261,30 @@ def insert_comparisons(
 ) -> None:
     """Insert a wave's rows, pending and unsent, as ``(id, slot A, slot B, attempt)``.
 
-    One multi-row ``INSERT`` per thousand rows, not one ORM object each: a 10,000-pair
-    wave is inserted in ten statements. Callers hold the batch lock.
+    One statement on PostgreSQL (the columns as arrays through ``unnest``); SQLite takes
+    the rows as one executemany. Callers hold the batch lock.
     """
     if not pairs:
         return
     now = utc_now()
-    table = Comparison.__table__
-    assert isinstance(table, sa.Table)
+    ids, slot_a, slot_b, attempts = (list(column) for column in zip(*pairs, strict=True))
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            _INSERT_ARRAYS,
+            {
+                "batch": batch_id,
+                "wave": wave,
+                "mode": mode.value,
+                "now": now,
+                "ids": ids,
+                "slot_a": slot_a,
+                "slot_b": slot_b,
+                "attempts": attempts,
+            },
+        )
+        return
     session.execute(
-        sa.insert(table),
+        sa.insert(_TABLE),
         [
             {
                 "id": comparison_id,
@@ -285,3 +301,17 @@ def insert_comparisons(
             for comparison_id, essay_a, essay_b, attempt in pairs
         ],
     )
+
+
+_TABLE = cast(sa.Table, Comparison.__table__)
+_INSERT_ARRAYS = sa.text(
+    "INSERT INTO comparisons (id, batch_id, wave, essay_a, essay_b, mode, attempt, status,"
+    " sends, created_at)"
+    " SELECT u.id, :batch, :wave, u.essay_a, u.essay_b, :mode, u.attempt, 'pending', 0, :now"
+    " FROM unnest(CAST(:ids AS uuid[]), CAST(:slot_a AS integer[]), CAST(:slot_b AS integer[]),"
+    " CAST(:attempts AS integer[])) AS u(id, essay_a, essay_b, attempt)"
+).bindparams(
+    sa.bindparam("batch", type_=sa.Uuid()),
+    sa.bindparam("now", type_=UTCDateTime()),
+    sa.bindparam("ids", type_=postgresql.ARRAY(sa.Uuid())),
+)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 import sqlalchemy.orm
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from cj_worker.core.array_types import FloatArray, IntArray
@@ -66,30 +66,62 @@ def store_scores(
 ) -> None:
     """Upsert every essay's successful-comparison count and, with ``fit``, score and SE.
 
-    One ``INSERT ... ON CONFLICT DO UPDATE`` over all positions (sent as a few multi-row
-    statements), instead of one ``UPDATE`` of each essay row. Without a fit the scores
+    One statement for the whole batch on PostgreSQL (``INSERT ... SELECT FROM unnest(...)
+    ON CONFLICT DO UPDATE`` with the columns sent as arrays: 20,000 essays in tens of
+    milliseconds, where row-by-row parameters took seconds); SQLite, for embedded runs
+    of a class or two, takes the rows as one executemany. Without a fit the scores
     already stored stay.
     """
+    positions = list(range(len(comparison_counts)))
+    if not positions:
+        return
+    counts = [int(count) for count in comparison_counts.tolist()]
+    scores: list[float] | None = None
+    errors: list[float] | None = None
+    if fit is not None:
+        scores, errors = fit[0].tolist(), fit[1].tolist()
+    if session.get_bind().dialect.name == "postgresql":
+        parameters: dict[str, Any] = {"batch": batch_id, "positions": positions, "counts": counts}
+        if scores is None:
+            session.execute(_UPSERT_COUNT_ARRAYS, parameters)
+        else:
+            session.execute(_UPSERT_ARRAYS, {**parameters, "scores": scores, "errors": errors})
+        return
     rows: list[dict[str, Any]] = [
-        {"batch_id": batch_id, "position": position, "comparison_count": int(count)}
-        for position, count in enumerate(comparison_counts.tolist())
+        {"batch_id": batch_id, "position": position, "comparison_count": count}
+        for position, count in zip(positions, counts, strict=True)
     ]
     updated = ["comparison_count"]
-    if fit is not None:
-        scores, errors = fit
-        for row, score, error in zip(rows, scores.tolist(), errors.tolist(), strict=True):
-            row["score"] = score
-            row["standard_error"] = error
+    if scores is not None and errors is not None:
+        for row, score, error in zip(rows, scores, errors, strict=True):
+            row["score"], row["standard_error"] = score, error
         updated += ["score", "standard_error"]
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(EssayScore)
-    statement = insert.on_conflict_do_update(
-        index_elements=[EssayScore.batch_id, EssayScore.position],
-        set_={column: insert.excluded[column] for column in updated},
+    insert = sqlite.insert(EssayScore)
+    session.execute(
+        insert.on_conflict_do_update(
+            index_elements=[EssayScore.batch_id, EssayScore.position],
+            set_={column: insert.excluded[column] for column in updated},
+        ),
+        rows,
     )
-    session.execute(statement, rows)
+
+
+_UPSERT_ARRAYS = sa.text(
+    "INSERT INTO essay_scores (batch_id, position, score, standard_error, comparison_count)"
+    " SELECT :batch, u.position, u.score, u.standard_error, u.comparison_count"
+    " FROM unnest(CAST(:positions AS integer[]), CAST(:scores AS double precision[]),"
+    " CAST(:errors AS double precision[]), CAST(:counts AS integer[]))"
+    " AS u(position, score, standard_error, comparison_count)"
+    " ON CONFLICT (batch_id, position) DO UPDATE SET score = excluded.score,"
+    " standard_error = excluded.standard_error, comparison_count = excluded.comparison_count"
+).bindparams(sa.bindparam("batch", type_=sa.Uuid()))
+_UPSERT_COUNT_ARRAYS = sa.text(
+    "INSERT INTO essay_scores (batch_id, position, comparison_count)"
+    " SELECT :batch, u.position, u.comparison_count"
+    " FROM unnest(CAST(:positions AS integer[]), CAST(:counts AS integer[]))"
+    " AS u(position, comparison_count)"
+    " ON CONFLICT (batch_id, position) DO UPDATE SET comparison_count = excluded.comparison_count"
+).bindparams(sa.bindparam("batch", type_=sa.Uuid()))
 
 
 def load_scores(session: Session, batch_id: uuid.UUID, n_essays: int) -> FloatArray | None:

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from cj_worker.db.models import Essay
 from cj_worker.db.repositories import ScoredEssay, load_essays, store_essay_results
 from cj_worker.db.repositories.reports import BatchResults, BatchStatus, batch_results
 from cj_worker.db.results import CSV_COLUMNS, EssayResult
@@ -99,8 +101,12 @@ def test_a_csv_row_has_six_decimals_the_interval_and_empty_cells_for_none() -> N
 def test_stored_results_read_back_as_the_same_contract(session: Session) -> None:
     batch = make_batch(session, 2)
     batch.grade_scale = {"name": "test", "grades": GRADES, "priors": None}
+    session.execute(
+        sa.update(Essay)
+        .where(Essay.batch_id == batch.id, Essay.position == 1)
+        .values(is_anchor=True)
+    )
     first, second = load_essays(session, batch.id)
-    second.is_anchor = True
     sent = [  # the anchor keeps its known grade; JSONB may reorder the probabilities
         result(1, "essay-1", is_anchor=True, grade_probabilities={"A": 0.1, "C": 0.2, "B": 0.7}),
         result(2, "essay-0", grade="C", projected_grade=None, score=-1.25),
