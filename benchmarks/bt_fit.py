@@ -39,6 +39,7 @@ from importlib.metadata import version
 import choix
 import numpy as np
 import scipy
+from results_table import Row, render, verdict
 from scipy.special import expit
 from scipy.stats import spearmanr
 
@@ -94,17 +95,6 @@ TARGET_FIT_LARGE_S = 1.0
 TARGET_EXACT_SE_S = 1.0
 
 
-@dataclass(frozen=True)
-class Row:
-    """One line of the result table."""
-
-    section: str
-    case: str
-    measured: str
-    target: str = ""
-    status: str = ""
-
-
 def simulate(n: int, m: int, seed: int) -> tuple[IntArray, IntArray]:
     """``m`` BT-exact comparisons between uniformly random distinct pairs of ``n`` essays."""
     rng = np.random.default_rng(seed)
@@ -130,13 +120,6 @@ def median_seconds(run: Callable[[], object], repeats: int) -> float:
 def few(repeats: int) -> int:
     """Repeats for the second-long measurements, which keep the whole run near a minute."""
     return max(1, min(repeats, 3))
-
-
-def verdict(ok: bool, applies: bool) -> str:
-    """PASS/MISS where a target applies to this run's sizes, else nothing."""
-    if not applies:
-        return "n/a"
-    return "PASS" if ok else "MISS"
 
 
 def cj_map_fit(n: int, winners: IntArray, losers: IntArray) -> FloatArray:
@@ -323,23 +306,6 @@ def environment() -> list[str]:
         if name in os.environ:
             lines.append(f"{name}={os.environ[name]}")
     return lines
-
-
-def render(rows: Sequence[Row]) -> str:
-    """A fixed-width table; one line per measurement."""
-    header = Row("sec", "case", "measured", "target", "status")
-    widths = [
-        max(len(getattr(row, name)) for row in (header, *rows))
-        for name in ("section", "case", "measured", "target", "status")
-    ]
-
-    def line(row: Row) -> str:
-        cells = (row.section, row.case, row.measured, row.target, row.status)
-        padded = (cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
-        return "  ".join(padded).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(header), rule, *(line(row) for row in rows)])
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -91,6 +91,7 @@ import pipeline_tasks
 import redis
 import sqlalchemy as sa
 from celery import Celery
+from results_table import Row, render, verdict
 from sqlalchemy.orm import Session
 
 from cj_worker import task_names, tokens
@@ -160,23 +161,6 @@ QUICK = Plan(
     redis_essays=40,
     targets_apply=False,
 )
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the result table."""
-
-    section: str
-    case: str
-    measured: str
-    target: str = ""
-    status: str = ""
-
-
-def verdict(ok: bool, applies: bool) -> str:
-    if not applies:
-        return "n/a"
-    return "PASS" if ok else "MISS"
 
 
 _STARTED = time.monotonic()
@@ -936,20 +920,6 @@ def section_latency(bench: Bench, plan: Plan, online: Online) -> None:
 
 
 # ---------------------------------------------------------------------------- driver
-
-
-def render(rows: Sequence[Row]) -> str:
-    """A fixed-width table; one line per measurement."""
-    header = Row("sec", "case", "measured", "target", "status")
-    names = ("section", "case", "measured", "target", "status")
-    widths = [max(len(getattr(row, name)) for row in (header, *rows)) for name in names]
-
-    def line(row: Row) -> str:
-        cells = (getattr(row, name) for name in names)
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(header), rule, *(line(row) for row in rows)])
 
 
 def environment(database_url: str, client: redis.Redis) -> list[str]:

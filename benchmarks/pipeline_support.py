@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import secrets
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,8 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import redis
-import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
+
+from tests import databases
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -161,38 +160,11 @@ def environment(database_url: str, broker_url: str, secret: str) -> dict[str, st
     return env
 
 
-def _admin_engine(admin_url: str) -> sa.Engine:
-    return sa.create_engine(
-        admin_url,
-        isolation_level="AUTOCOMMIT",
-        poolclass=NullPool,
-        connect_args={"connect_timeout": 3},
-    )
-
-
 @contextmanager
 def temporary_database(admin_url: str) -> Iterator[str]:
     """A new database ``cj_bench_<hex>``, dropped (connections and all) on exit."""
-    name = f"cj_bench_{secrets.token_hex(6)}"
-    url = sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    admin = _admin_engine(admin_url)
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield url
-        finally:
-            with admin.connect() as connection:
-                connection.execute(
-                    sa.text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                        " WHERE datname = :name AND pid <> pg_backend_pid()"
-                    ),
-                    {"name": name},
-                )
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-    finally:
-        admin.dispose()
+    with databases.temporary_database(admin_url, prefix="cj_bench") as url:
+        yield url
 
 
 def redis_client(url: str) -> redis.Redis:

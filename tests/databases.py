@@ -41,9 +41,10 @@ def postgres_unreachable_reason(admin_url: str) -> str | None:
 
 
 @contextmanager
-def temporary_database(admin_url: str) -> Iterator[str]:
-    """The URL of a new, empty database, dropped (connections and all) on exit."""
-    name = f"cj_test_{secrets.token_hex(6)}"
+def temporary_database(admin_url: str, prefix: str = "cj_test") -> Iterator[str]:
+    """The URL of a new, empty database ``<prefix>_<hex>``, dropped (connections and all)
+    on exit. The benchmarks use it too, under their own prefix."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
     url = sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     admin = _admin_engine(admin_url)
     try:
