@@ -273,7 +273,7 @@ _LABELS = (
     ("wave_decided", r"^SELECT EXISTS \(SELECT \*\s+FROM decisions"),
     ("essays of the requests", r"^SELECT essays\."),
     ("stamp the batch", r"^UPDATE batches"),
-    ("lock_timeout", r"^SET LOCAL lock_timeout"),
+    ("lock_timeout", r"^SET (LOCAL )?lock_timeout"),
 )
 
 

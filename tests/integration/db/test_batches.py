@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cj_worker.db.column_types import utc_now
-from cj_worker.db.engine import session_factory, session_scope
+from cj_worker.db.engine import get_engine, session_factory, session_scope
 from cj_worker.db.models import Batch, Essay
 from cj_worker.db.repositories import (
     RowCounts,
@@ -85,6 +85,36 @@ def test_a_bounded_lock_wait_fails_instead_of_waiting_on(pg_url: str) -> None:
         assert time.monotonic() - started < 5
         assert getattr(raised.value.orig, "pgcode", None) == LOCK_NOT_AVAILABLE
         holder.rollback()
+
+
+@pytest.mark.integration
+def test_the_lock_bound_is_set_once_per_connection_and_again_after_a_rollback(
+    pg_url: str,
+) -> None:
+    """Set once per pooled connection (no round trip per transaction); a rollback undoes
+    a session-level SET, so the next transaction on that connection sets it again."""
+    engine = get_engine(pg_url)
+    engine.dispose()  # one pooled connection from here on: the same for every session
+    new_session = session_factory(pg_url)
+
+    def shown(session: Session) -> str:
+        return str(session.execute(sa.text("SHOW lock_timeout")).scalar_one())
+
+    with new_session() as session:
+        bound_lock_wait(session, 0.25)
+        assert shown(session) == "250ms"
+        session.commit()
+    with new_session() as session:
+        assert shown(session) == "250ms", "kept by the connection after a commit"
+        bound_lock_wait(session, 0.25)
+        session.rollback()
+    with new_session() as session:
+        bound_lock_wait(session, 0.3)
+        session.rollback()  # the SET of this transaction is undone...
+    with new_session() as session:
+        bound_lock_wait(session, 0.3)  # ...so it is set again here
+        assert shown(session) == "300ms"
+        session.commit()
 
 
 @pytest.mark.integration
