@@ -351,7 +351,7 @@ def status_report(status: BatchStatus) -> str:
             f"  in words         {stop_reasons.explain(status.final_reason or last, status)}"
         )
     lines += [
-        f"  essays           {status.essays}",
+        f"  essays           {status.essays}" + _arrival(status),
         f"  waves            {status.current_wave}",
         f"  comparisons      {status.submitted} of budget {status.total_budget}: "
         f"{status.succeeded} succeeded, {status.failed} failed, {status.pending} pending"
@@ -368,6 +368,14 @@ def status_report(status: BatchStatus) -> str:
         for decision in status.decisions
     ]
     return "\n".join(lines)
+
+
+def _arrival(status: BatchStatus) -> str:
+    """How far a chunked batch's essays have arrived, while they still arrive."""
+    expected = status.essays_expected
+    if expected is None or status.state != "created" or status.essays >= expected:
+        return ""
+    return f" of {expected} declared: {expected - status.essays} still to arrive (cj.add_essays)"
 
 
 def usage_lines(usage: BatchUsage) -> list[str]:

@@ -67,6 +67,9 @@ class BatchStatus:
     rubric: str | None = None
     usage: BatchUsage | None = None
     """Tokens, time, attempts and cost, if the judge reported them (LLM judges)."""
+    essays_expected: int | None = None
+    """The declared ``essay_count`` of a batch sent in chunks; ``essays`` is how many of
+    them arrived. None for a batch sent whole."""
 
     @property
     def success_rate(self) -> float | None:
@@ -81,6 +84,7 @@ class BatchStatus:
             "state": self.state,
             "final_reason": self.final_reason,
             "essays": self.essays,
+            "essays_expected": self.essays_expected,
             "total_budget": self.total_budget,
             "current_wave": self.current_wave,
             "comparisons": {
@@ -208,6 +212,7 @@ def batch_status(session: Session, batch_id: uuid.UUID) -> BatchStatus | None:
         assignment=_text(judge.get("assignment")),
         rubric=_text(judge.get("rubric")),
         usage=batch_usage(session, batch_id),
+        essays_expected=batch.essays_expected,
     )
 
 

@@ -257,6 +257,17 @@ def test_a_status_before_any_answer_has_no_success_rate_and_dashes() -> None:
     ]
 
 
+def test_a_chunked_batch_still_receiving_says_how_many_essays_are_to_come() -> None:
+    waiting = rendering.status_report(status(state="created", essays=1_000, essays_expected=2_500))
+    assert waiting.splitlines()[2] == (
+        "  essays           1000 of 2500 declared: 1500 still to arrive (cj.add_essays)"
+    )
+    arrived = status(state="collecting", essays=2_500, essays_expected=2_500)
+    assert rendering.status_report(arrived).splitlines()[2] == "  essays           2500"
+    assert arrived.as_dict()["essays_expected"] == 2_500
+    assert status().as_dict()["essays_expected"] is None, "sent whole"
+
+
 def test_a_finished_status_shows_its_reason_and_success_rate() -> None:
     report = rendering.status_report(
         status(state="completed", final_reason="stable", submitted=4, succeeded=3, failed=1)

@@ -20,6 +20,7 @@ from cj_worker.config import Settings
 from cj_worker.db.column_types import utc_now
 from cj_worker.db.engine import session_scope
 from cj_worker.db.models import Essay
+from cj_worker.db.repositories.reports import batch_status
 from cj_worker.db.states import BatchState
 from cj_worker.payloads import EssayIn, PayloadError, essays_sha256, parse
 from cj_worker.tasks import intake
@@ -150,6 +151,10 @@ def test_a_chunked_create_stores_the_first_essays_and_waits(
         "e03",
     ]
     assert sent.messages == [], "no wave 0 before every essay arrived"
+    with session_scope(database_url) as session:
+        status = batch_status(session, uuid.UUID(request["batch_id"]))
+    assert status is not None
+    assert (status.essays, status.essays_expected) == (4, 10), "status says what is to come"
 
 
 def test_chunks_in_any_order_store_every_essay_in_place_and_the_last_one_starts_it(
