@@ -55,6 +55,7 @@ import numpy as np
 from scipy.special import expit
 from scipy.stats import spearmanr
 
+from cj_worker.core.array_types import FloatArray
 from cj_worker.core.bt import fit_bradley_terry
 from cj_worker.core.history import ComparisonHistory, ComparisonStatus
 from cj_worker.core.misfit import ESSAY_MISFIT_LEVEL, JUDGE_MISFIT_LEVEL, essay_fit, judge_fit
@@ -152,6 +153,17 @@ class Cell:
     ssr: float
     spearman: float
     tau: float
+    extreme: float
+    """The farthest score from the mean, in units of the fit's prior SD (tau hat): the
+    target is that no score lies beyond 4 tau hat in classes of 20+ at K >= 6. NaN when
+    tau hat is 0 (every score is then the mean)."""
+
+
+def extreme_in_taus(scores: FloatArray, tau: float) -> float:
+    """max |score - mean| / tau, NaN for tau 0."""
+    if not tau > 0:
+        return math.nan
+    return float(np.max(np.abs(scores - scores.mean())) / tau) if scores.size else math.nan
 
 
 def run_unit(unit: Unit) -> tuple[list[Cell], list[SweepRow]]:
@@ -203,6 +215,7 @@ def run_unit(unit: Unit) -> tuple[list[Cell], list[SweepRow]]:
                 ssr=fit.ssr,
                 spearman=float(spearmanr(fit.scores, truth).statistic) if spread else 0.0,
                 tau=fit.prior_sd,
+                extreme=extreme_in_taus(fit.scores, fit.prior_sd),
             )
         )
     curve_ks = np.arange(CURVE_STEP, grid.curve_k_max + 1e-9, CURVE_STEP)
@@ -246,6 +259,12 @@ def cell_text(values: Sequence[float], signed: bool = False) -> str:
     return text if math.isnan(se) else f"{text}+-{se:.3f}"
 
 
+def worst(values: Sequence[float]) -> str:
+    """The largest finite value (over seeds), for a bound that must hold in every run."""
+    finite = [v for v in values if math.isfinite(v)]
+    return f"{max(finite):.2f}" if finite else "-"
+
+
 def honesty_table(cells: Sequence[Cell]) -> str:
     groups: dict[tuple[str, int, float, str], list[Cell]] = defaultdict(list)
     for cell in cells:
@@ -256,7 +275,7 @@ def honesty_table(cells: Sequence[Cell]) -> str:
     header = (
         f"{'judges':<9} {'N':>4} {'K':>4} {'policy':<12} {'seeds':>5} {'coverage':>13}"
         f" {'reported':>13} {'true':>13} {'rep-true':>14} {'ssr-true':>14}"
-        f" {'spearman':>13} {'d_spearman':>14} {'tau':>6}"
+        f" {'spearman':>13} {'d_spearman':>14} {'tau':>6} {'max|z|/tau':>10}"
     )
     lines = [header, "-" * len(header)]
     for (judges, n, k, policy), members in sorted(groups.items()):
@@ -275,6 +294,7 @@ def honesty_table(cells: Sequence[Cell]) -> str:
             f" {cell_text([c.spearman for c in members]):>13}"
             f" {cell_text(differences, signed=True) if differences else '-':>14}"
             f" {mean_se([c.tau for c in members])[0]:>6.2f}"
+            f" {worst([c.extreme for c in members]):>10}"
         )
     return "\n".join(lines)
 
