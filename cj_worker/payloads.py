@@ -464,8 +464,8 @@ class ComparisonRequest(_Message):
     """The comparison's result token (:mod:`cj_worker.tokens`): the answer must echo it."""
     essay_a: EssayView
     essay_b: EssayView
-    callback_task: str = "cj.record_comparison_result"
-    callback_queue: str = "cj.callbacks"
+    callback_task: str = task_names.RECORD_COMPARISON_RESULT
+    callback_queue: str = task_names.CALLBACKS_QUEUE
 
     @classmethod
     def json_of(
@@ -489,8 +489,8 @@ class ComparisonRequest(_Message):
             "token": token,
             "essay_a": {"text": text_a},
             "essay_b": {"text": text_b},
-            "callback_task": "cj.record_comparison_result",
-            "callback_queue": "cj.callbacks",
+            "callback_task": task_names.RECORD_COMPARISON_RESULT,
+            "callback_queue": task_names.CALLBACKS_QUEUE,
         }
 
 

@@ -1,4 +1,5 @@
-"""Throw-away PostgreSQL databases for tests, so that no test touches a shared schema."""
+"""Throw-away PostgreSQL databases for tests, so that no test touches a shared schema, and
+the reachability check of the Redis databases tests use."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+import redis
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
@@ -65,3 +68,15 @@ def temporary_database(admin_url: str, prefix: str = "cj_test") -> Iterator[str]
                 connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
     finally:
         admin.dispose()
+
+
+def reachable_redis(url: str) -> redis.Redis:
+    """A client of ``url``; fails the test under CI, skips it elsewhere, if Redis is down."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is not reachable at {url}: {error}")
+        pytest.skip(f"Redis is not reachable at {url}: {error}")
+    return client

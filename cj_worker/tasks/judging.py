@@ -80,61 +80,53 @@ def dispatches(session: Session, batch: Batch, rows: Sequence[Outgoing]) -> list
     if isinstance(spec, SimulatedJudge):
         truth = repositories.true_scores(session, batch.id, _positions(rows))
         judge = spec.model_dump(mode="json", exclude_defaults=True)
-        bundles = _bundles(rows)
         return [
-            Dispatch(
-                _sends(bundle),
-                Message(
-                    task_names.JUDGE_COMPARISON,
-                    {
-                        "tickets": [
-                            _ticket(
-                                batch,
-                                row,
-                                (truth.get(row.essay_a, 0.0), truth.get(row.essay_b, 0.0)),
-                            )
-                            for row in bundle
-                        ],
-                        "judge": judge,
-                    },
-                    kwargsrepr=_shown(bundle),
-                ),
+            _dispatch(
+                bundle,
+                task_names.JUDGE_COMPARISON,
+                {
+                    "tickets": [
+                        _ticket(
+                            batch, row, (truth.get(row.essay_a, 0.0), truth.get(row.essay_b, 0.0))
+                        )
+                        for row in bundle
+                    ],
+                    "judge": judge,
+                },
             )
-            for bundle in bundles
+            for bundle in _bundles(rows)
         ]
     if isinstance(spec, LlmJudge):
         return [
-            Dispatch(
-                _sends([row]),
-                Message(
-                    task_names.LLM_JUDGE_COMPARISON,
-                    {"ticket": _ticket(batch, row, None)},
-                    kwargsrepr=_shown([row]),
-                ),
-            )
+            _dispatch([row], task_names.LLM_JUDGE_COMPARISON, {"ticket": _ticket(batch, row, None)})
             for row in rows
         ]
     texts = repositories.essay_texts(session, batch.id, _positions(rows))
     return [
-        Dispatch(
-            _sends([row]),
-            Message(
-                spec.task,
-                {
-                    "request": ComparisonRequest.json_of(
-                        row.comparison_id,
-                        batch.id,
-                        token_for(row.comparison_id),
-                        texts[row.essay_a],
-                        texts[row.essay_b],
-                    )
-                },
-                queue=spec.queue,
-                kwargsrepr=_shown([row]),
-            ),
+        _dispatch(
+            [row],
+            spec.task,
+            {
+                "request": ComparisonRequest.json_of(
+                    row.comparison_id,
+                    batch.id,
+                    token_for(row.comparison_id),
+                    texts[row.essay_a],
+                    texts[row.essay_b],
+                )
+            },
+            queue=spec.queue,
         )
         for row in rows
     ]
+
+
+def _dispatch(
+    rows: Sequence[Outgoing], task: str, kwargs: dict[str, Any], queue: str | None = None
+) -> Dispatch:
+    """One message carrying ``rows``: their sends, and a repr that shows their ids only."""
+    sends = tuple(Send(row.comparison_id, row.sends) for row in rows)
+    return Dispatch(sends, Message(task, kwargs, queue=queue, kwargsrepr=_shown(rows)))
 
 
 def _bundles(rows: Sequence[Outgoing]) -> list[list[Outgoing]]:
@@ -162,10 +154,6 @@ def _ticket(batch: Batch, row: Outgoing, simulation: tuple[float, float] | None)
         simulation=simulation,
     )
     return ticket.model_dump(mode="json", exclude_none=True)
-
-
-def _sends(rows: Sequence[Outgoing]) -> tuple[Send, ...]:
-    return tuple(Send(row.comparison_id, row.sends) for row in rows)
 
 
 def _shown(rows: Sequence[Outgoing]) -> str:

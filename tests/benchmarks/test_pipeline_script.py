@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from tests.benchmarks.scripts import run_benchmark
+from tests.databases import reachable_redis
 
 REDIS_URL = os.environ.get("CJ_TEST_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 """Not the integration tests' database (11, flushed by their session), nor the full run's
@@ -21,13 +22,7 @@ default (9), so the smoke test can run beside either."""
 
 @pytest.fixture
 def bench_redis_url() -> str:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as error:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is not reachable at {REDIS_URL}: {error}")
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {error}")
+    reachable_redis(REDIS_URL)
     return REDIS_URL
 
 

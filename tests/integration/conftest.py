@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 
 import pytest
-import redis
 from celery import Celery
 
 from cj_worker.celery_app import configure
 from cj_worker.config import Settings
+from tests.databases import reachable_redis
 
 REDIS_URL = os.environ.get("CJ_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 RESULT_TOKEN_SECRET = "integration-tests-result-token-secret"
@@ -24,14 +24,7 @@ it (``cj_worker.tokens.token_for(id, [RESULT_TOKEN_SECRET.encode()])``)."""
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as error:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is not reachable at {REDIS_URL}: {error}")
-        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {error}")
-    client.flushdb()
+    reachable_redis(REDIS_URL).flushdb()
     return REDIS_URL
 
 

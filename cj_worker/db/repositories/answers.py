@@ -110,7 +110,7 @@ def _guarded_update(*, of_batch: bool) -> sa.Update:
 
 _APPLY = _guarded_update(of_batch=False)
 _APPLY_NAMED = _guarded_update(of_batch=True)
-_PENDING_LEFT = (
+_PENDING_LEFT = (  # the comparisons still waiting for their judge, all of the current wave
     _BATCHES.c.comparisons_submitted
     - _BATCHES.c.comparisons_succeeded
     - _BATCHES.c.comparisons_failed
@@ -199,7 +199,7 @@ def answer_target(session: Session, comparison_id: uuid.UUID) -> AnswerTarget | 
             Comparison.wave,
             Batch.state,
             Batch.current_wave,
-            Batch.comparisons_submitted - Batch.comparisons_succeeded - Batch.comparisons_failed,
+            _PENDING_LEFT,
         )
         .join(Batch, Batch.id == Comparison.batch_id)
         .where(Comparison.id == comparison_id)
