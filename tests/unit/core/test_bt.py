@@ -199,6 +199,8 @@ def test_map_has_zero_gradient(n: int, m: int, prior: float, seed: int) -> None:
         pytest.param(50, 2000, 0.01, 1, id="n50-m2000"),
         pytest.param(300, 6000, 0.5, 2, id="n300-m6000-prior0.5"),
         pytest.param(30, 400, 0.01, 0, id="n30-m400"),
+        # Above DENSE_SOLVE_MAX_ITEMS: inexact (loosely solved) Newton steps until the last.
+        pytest.param(800, 16000, 0.01, 3, id="n800-m16000-conjugate-gradients"),
     ],
 )
 def test_converged_means_the_newton_step_is_below_tolerance(
@@ -247,6 +249,48 @@ def test_wild_warm_start_still_reaches_the_map() -> None:
     warm = fit_bradley_terry(n, winners, losers, initial_scores=start, prior_mode=FIXED)
     assert warm.diagnostics.converged
     np.testing.assert_allclose(warm.scores, cold.scores, atol=1e-6)
+
+
+@pytest.mark.parametrize("shuffled", [False, True], ids=["sorted-pairs", "shuffled-pairs"])
+@pytest.mark.parametrize("slots", [False, True], ids=["no-slots", "slots"])
+def test_newton_matrix_and_scatters_match_their_dense_definitions(
+    shuffled: bool, slots: bool
+) -> None:
+    """The CSR layout is built without a sort, from the pairs' order by lower item; pairs
+    given in any other order, or twice (once per slot order), must give the same matrix."""
+    n = 40
+    winners, losers = simulate(n, 300, seed=8)
+    in_a = np.random.default_rng(9).random(winners.size) < 0.5 if slots else None
+    table = PairTable.from_outcomes(n, winners, losers, in_a)
+    if shuffled:
+        order = np.random.default_rng(10).permutation(table.first.size)
+        table = PairTable(
+            n,
+            table.first[order],
+            table.second[order],
+            table.count[order],
+            table.first_wins[order],
+            None if table.orientation is None else table.orientation[order],
+        )
+    weights = np.random.default_rng(11).random(table.first.size)
+    dense = np.zeros((n, n))
+    np.add.at(dense, (table.first, table.second), -weights)
+    np.add.at(dense, (table.second, table.first), -weights)
+    dense[np.diag_indices(n)] = -dense.sum(axis=1) + 0.3
+    laplacian = bt._Laplacian(table)
+    laplacian.set_weights(weights, 0.3)
+    rhs = np.random.default_rng(12).standard_normal(n)
+    np.testing.assert_allclose(laplacian.solve(rhs), np.linalg.solve(dense, rhs), rtol=1e-9)
+    np.testing.assert_allclose(laplacian.diagonal, np.diag(dense), rtol=1e-12)
+    signed = np.zeros(n)
+    np.add.at(signed, table.first, weights)
+    np.add.at(signed, table.second, -weights)
+    np.testing.assert_allclose(laplacian.scatter(weights, antisymmetric=True), signed, atol=1e-12)
+    np.testing.assert_allclose(laplacian.scatter(weights), np.diag(dense) - 0.3, rtol=1e-12)
+    # The same through conjugate gradients, which the dense path above bypasses at n = 40.
+    np.testing.assert_allclose(
+        laplacian._conjugate_gradients(rhs, 1e-12), np.linalg.solve(dense, rhs), rtol=1e-8
+    )
 
 
 def test_pair_table_aggregates_unordered_pairs() -> None:
