@@ -251,7 +251,9 @@ class BTFit:
     """tau: the estimated SD of the abilities under EMPIRICAL_BAYES, else
     1 / sqrt(prior_precision)."""
     prior_evaluations: int = 0
-    """MAP fits the tau search made (0 under FIXED)."""
+    """MAP fits the tau search made (0 under FIXED), bootstrap refits included."""
+    tau_replicates: int = 0
+    """Parametric-bootstrap refits that corrected tau's bias (0: not corrected)."""
     outcomes: tuple[IntArray, IntArray] | None = field(default=None, repr=False)
     """(winners, losers) in the order given, for the signal tests."""
     conditional_standard_errors: FloatArray | None = field(default=None, repr=False)
@@ -426,6 +428,7 @@ def fit_bradley_terry(
         prior_mode=mode,
         prior_sd=float(1.0 / np.sqrt(precision)),
         prior_evaluations=evaluations,
+        tau_replicates=0 if eb is None else eb.replicates,
         outcomes=(_indices("winners", np.asarray(winners)), _indices("losers", np.asarray(losers))),
         conditional_standard_errors=conditional,
         slot_effect=slot_effect,
@@ -472,12 +475,16 @@ def _fit_abilities(
     component_ids: IntArray,
     initial_scores: FloatArray | None,
     initial_prior_sd: float | None,
+    *,
+    correct_bias: bool = True,
 ) -> tuple[MapEstimate, float, int, _EBResult | None]:
     """Scores under the chosen prior: (estimate, precision used, tau fits, EB details)."""
     if mode is PriorMode.EMPIRICAL_BAYES and _estimable(table):
         eb = _empirical_bayes(
             table, prior_precision, component_ids, initial_scores, initial_prior_sd
         )
+        if correct_bias:
+            eb = _bias_corrected(table, eb, prior_precision, component_ids)
         return eb.estimate, eb.precision, eb.evaluations, eb
     return (
         map_scores(table, prior_precision, initial_scores=initial_scores),
@@ -518,7 +525,7 @@ def _fit_slot_effect(
     for _ in range(_SLOT_ROUNDS):
         table = replace(table, slot_effect=delta)
         estimate, precision, used, eb = _fit_abilities(
-            table, mode, prior_precision, component_ids, scores, prior_sd
+            table, mode, prior_precision, component_ids, scores, prior_sd, correct_bias=False
         )
         evaluations += used
         scores, prior_sd = estimate.scores, float(1.0 / np.sqrt(precision))
@@ -807,7 +814,104 @@ def _empirical_bayes(
         final = _newton(table, evaluated[best][0].scores.copy(), precision, laplacian)
         laplacian.set_weights(final.pair_weights, precision)
         sensitivity = precision * laplacian.solve(final.scores, _PATH_TOLERANCE)
-    return _EBResult(final, precision, len(evaluated), log_variance_variance, sensitivity)
+    return _EBResult(
+        final, precision, len(evaluated), log_variance_variance, sensitivity, chosen is not None
+    )
+
+
+def _bias_corrected(
+    table: PairTable, eb: _EBResult, floor_precision: float, component_ids: IntArray
+) -> _EBResult:
+    """tau corrected for the Laplace estimator's own bias by a parametric bootstrap.
+
+    On sparse nets the Laplace (even second-order) marginal likelihood puts tau low, and
+    the more so the larger the net (its noise no longer hides it): measured 7 % low at
+    500 essays with 6 comparisons each and true SD 2, which cost 2 points of interval
+    coverage. Hamilton & Tawn (2024) recommend a bootstrap estimate for exactly this.
+    Abilities are drawn from N(0, tau_hat^2), outcomes from the model on the net's own
+    pairs (and slots), and tau is re-estimated by the same search; the mean of
+    log tau* - log sd(abilities drawn) (the drawn sample's own SD as a control variate,
+    which halves the noise) is the bias in log tau, removed from the estimate. The
+    draws are seeded from the data, so a fit is reproducible. The bootstrap's own noise
+    is added to Var(log tau^2), which the reported SEs already carry (Kass-Steffey).
+    Skipped where the bias is negligible or the correction would be mostly noise
+    (``_bootstrap_replicates``) and for estimates at a bound.
+    """
+    replicates = _bootstrap_replicates(table)
+    if replicates == 0 or eb.at_bound:
+        return eb
+    n = table.n_items
+    rng = np.random.default_rng(_data_seed(table))
+    tau = float(1.0 / np.sqrt(eb.precision))
+    counts = np.rint(table.count).astype(np.int64)
+    biases = np.empty(replicates)
+    evaluations = eb.evaluations
+    for replicate in range(replicates):
+        abilities = rng.normal(0.0, tau, n)
+        wins = rng.binomial(counts, expit(table.logits(abilities)))
+        drawn = _empirical_bayes(
+            replace(table, first_wins=wins.astype(np.float64)),
+            floor_precision,
+            component_ids,
+            None,
+            tau,
+        )
+        evaluations += drawn.evaluations
+        biases[replicate] = 0.5 * float(
+            np.log(1.0 / drawn.precision) - np.log(np.var(abilities, ddof=1))
+        )
+    t_max = float(np.log(1.0 / floor_precision))
+    t_min = min(float(np.log(MIN_PRIOR_SD**2)), t_max)
+    corrected = float(np.clip(np.log(1.0 / eb.precision) - 2.0 * biases.mean(), t_min, t_max))
+    precision = float(np.exp(-corrected))
+    laplacian = _Laplacian(table)
+    with _BLAS.limit(limits=1, user_api="blas"):
+        final = _newton(table, eb.estimate.scores.copy(), precision, laplacian)
+        laplacian.set_weights(final.pair_weights, precision)
+        sensitivity = precision * laplacian.solve(final.scores, _PATH_TOLERANCE)
+    noise = 4.0 * float(np.var(biases, ddof=1)) / replicates if replicates > 1 else 0.0
+    return _EBResult(
+        final,
+        precision,
+        evaluations,
+        eb.log_variance_variance + noise,
+        sensitivity,
+        at_bound=False,
+        replicates=replicates,
+    )
+
+
+BOOTSTRAP_MIN_ESSAYS = 300
+"""Smallest net whose tau is bias-corrected: below it the bias is within the estimate's
+own noise (measured -2 % +- 1.6 % at 100 essays, K 6, true SD 2, 80 seeds) and the
+correction would add more noise than it removes."""
+BOOTSTRAP_ESSAY_DRAWS = 4500
+"""Replicates x essays the correction aims for: its noise in log tau is about
+2 / sqrt(essays x replicates), so 3 % (0.09 per replicate at 500 essays, measured)."""
+BOOTSTRAP_MAX_REPLICATES = 16
+
+
+def _bootstrap_replicates(table: PairTable) -> int:
+    """How many refits the bias correction of tau takes (0: none)."""
+    n = table.n_items
+    degree = 2.0 * float(table.count.sum()) / max(n, 1)
+    if n < BOOTSTRAP_MIN_ESSAYS or degree >= SECOND_ORDER_BELOW_DEGREE:
+        return 0
+    return int(min(BOOTSTRAP_MAX_REPLICATES, max(1, -(-BOOTSTRAP_ESSAY_DRAWS // n))))
+
+
+def _data_seed(table: PairTable) -> list[int]:
+    """A seed that only the comparisons decide (the same data always draw the same)."""
+    mixed = (table.first.astype(np.uint64) * np.uint64(2654435761)) ^ table.second.astype(np.uint64)
+    return [
+        table.n_items,
+        table.first.size,
+        int(table.count.sum()),
+        int(table.first_wins.sum()),
+        int(np.bitwise_xor.reduce(mixed * (table.first_wins.astype(np.uint64) + np.uint64(1))))
+        if mixed.size
+        else 0,
+    ]
 
 
 def _second_order_laplace(table: PairTable, theta: FloatArray, precision: float) -> float:
@@ -839,6 +943,10 @@ class _EBResult:
     """Var(log tau_hat^2) from the curvature of the Laplace marginal likelihood."""
     sensitivity: FloatArray
     """d theta_hat / d log tau^2 at the estimate."""
+    at_bound: bool = False
+    """The estimate is a bound of the search (the floor of tau or of the precision)."""
+    replicates: int = 0
+    """Parametric-bootstrap refits behind the bias correction (``_bias_corrected``)."""
 
 
 def _newton(
