@@ -168,6 +168,14 @@ class Settings(AlgorithmSettings, BaseSettings):
             raise ValueError("; ".join(problems))
         return self
 
+    @model_validator(mode="after")
+    def _pairing_offered(self) -> Self:
+        """Refuse a default pairing whose reported numbers were not measured honest."""
+        refused = self.algorithm().unoffered_pairing()
+        if refused is not None:
+            raise ValueError(f"CJ_{refused[0].upper()}: {refused[1]}")
+        return self
+
 
 RETRY_BACKOFF_MAX_SECONDS = 120
 """Longest countdown of a task retried after a transient error (``tasks.base.cj_task``)."""

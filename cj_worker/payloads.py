@@ -305,7 +305,11 @@ class BatchRequest(_Message):
                 "discard the result event; use a queue of the producer's"
             )
         _unique_ids(self.essays)
-        AlgorithmSettings().override(self.settings)  # raises naming the bad setting
+        requested = AlgorithmSettings().override(self.settings)  # raises naming the bad setting
+        pairing = {key.lower() for key in self.settings} & {"pairing_policy", "hybrid_random_share"}
+        refused = requested.unoffered_pairing() if pairing else None
+        if refused is not None:
+            raise ValueError(f"settings.{refused[0]}: {refused[1]}")
         scale = self.scale()
         check_essays(
             self.essays,

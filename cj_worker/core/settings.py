@@ -13,15 +13,22 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["AlgorithmSettings", "PairingPolicy"]
+__all__ = [
+    "BASELINE_POLICIES",
+    "MIN_OFFERED_HYBRID_SHARE",
+    "AlgorithmSettings",
+    "PairingPolicy",
+]
 
 
 class PairingPolicy(enum.StrEnum):
     """How COVERAGE waves choose among eligible pairs.
 
-    ``information`` is the engine's policy (expected information from an empirical-Bayes
-    selection fit; see ``cj_worker.core.pairing``). ``random`` and ``proximity`` (the earlier
-    service's count-fairness + score-proximity matching) exist as measured baselines.
+    ``random`` (the default) and ``hybrid`` are offered to producers. ``information``
+    (expected information from an empirical-Bayes selection fit; see
+    ``cj_worker.core.pairing``) and ``proximity`` (the earlier service's count-fairness +
+    score-proximity matching) are baselines of the harness and the benchmarks only
+    (:data:`BASELINE_POLICIES`).
     """
 
     INFORMATION = "information"
@@ -31,6 +38,13 @@ class PairingPolicy(enum.StrEnum):
     """``information`` with a random share of every COVERAGE wave (``hybrid_random_share``),
     the pairing study's hybrid (d): random pairs keep the design from depending only on
     earlier outcomes, which is what inflates reliability figures under adaptive pairing."""
+
+
+BASELINE_POLICIES = frozenset({PairingPolicy.INFORMATION, PairingPolicy.PROXIMITY})
+"""Policies for the harness and benchmarks only: refused for batches (``unoffered_pairing``)."""
+MIN_OFFERED_HYBRID_SHARE = 0.5
+"""Smallest ``hybrid_random_share`` offered for batches: the share the honesty benchmark
+measured (intervals 0.92-0.96 from 6 comparisons per essay at 500 essays)."""
 
 
 class AlgorithmSettings(BaseModel):
@@ -100,6 +114,35 @@ class AlgorithmSettings(BaseModel):
         le=2**63 - 1,
         description="Seed of the pairing RNG; none derives one from the batch id.",
     )
+
+    def unoffered_pairing(self) -> tuple[str, str] | None:
+        """(setting, why) if these settings' pairing is not offered for batches, else None.
+
+        A policy is offered only where the numbers a batch reports under it were measured
+        honest (``benchmarks/honesty.py``). ``information`` and ``proximity`` match essays
+        on their current scores; at 500 essays and 6 comparisons each those designs carry
+        so little information about the spread of the abilities that its estimate
+        collapses, and 95 % intervals held the truth 27-38 % (``information``) and 73-76 %
+        (``proximity``) of the time. ``hybrid`` was measured at a random share of 0.5 only.
+        """
+        if self.pairing_policy in BASELINE_POLICIES:
+            return (
+                "pairing_policy",
+                f"{self.pairing_policy.value!r} is a benchmark baseline, not offered for"
+                " batches: its designs leave the spread of the abilities unidentified, so its"
+                " intervals and reliability would not mean what they say (README, Why this"
+                " pairing policy); use 'random' or 'hybrid'",
+            )
+        if (
+            self.pairing_policy is PairingPolicy.HYBRID
+            and self.hybrid_random_share < MIN_OFFERED_HYBRID_SHARE
+        ):
+            return (
+                "hybrid_random_share",
+                f"{self.hybrid_random_share} is below {MIN_OFFERED_HYBRID_SHARE}, the smallest"
+                " random share whose intervals and reliability were measured honest",
+            )
+        return None
 
     def override(self, values: dict[str, Any]) -> Self:
         """Apply per-batch overrides (case-insensitive keys), validating the result.

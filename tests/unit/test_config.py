@@ -91,6 +91,29 @@ def test_settings_are_read_from_cj_prefixed_variables(monkeypatch: pytest.Monkey
     assert settings.algorithm().max_iterations == 20
 
 
+@pytest.mark.parametrize(
+    ("environment", "named"),
+    [
+        ({"CJ_PAIRING_POLICY": "information"}, "CJ_PAIRING_POLICY: 'information' is a benchmark"),
+        ({"CJ_PAIRING_POLICY": "proximity"}, "CJ_PAIRING_POLICY: 'proximity' is a benchmark"),
+        (
+            {"CJ_PAIRING_POLICY": "hybrid", "CJ_HYBRID_RANDOM_SHARE": "0.3"},
+            "CJ_HYBRID_RANDOM_SHARE: 0.3 is below 0.5",
+        ),
+    ],
+)
+def test_a_default_pairing_not_measured_honest_is_refused(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], named: str
+) -> None:
+    """The harness may run the baselines (it builds AlgorithmSettings directly); a worker
+    deployment may not make one the batches' default."""
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=named):
+        get_settings()
+    assert AlgorithmSettings(pairing_policy=PairingPolicy.INFORMATION).unoffered_pairing()
+
+
 def test_get_settings_reads_the_environment_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CJ_MAX_ITERATIONS", "5")
     first = get_settings()

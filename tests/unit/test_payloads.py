@@ -148,6 +148,13 @@ def test_an_external_judge_needs_no_true_scores() -> None:
         ({"budget": 0}, "budget: Input should be greater than or equal to 1"),
         ({"settings": {"NOT_A_SETTING": 1}}, "not_a_setting: Extra inputs are not permitted"),
         ({"settings": {"max_iterations": 0}}, "max_iterations"),
+        # Baselines whose intervals were measured to cover 27-76 %: not offered for batches.
+        ({"settings": {"pairing_policy": "information"}}, "settings.pairing_policy: 'informa"),
+        ({"settings": {"PAIRING_POLICY": "proximity"}}, "settings.pairing_policy: 'proximity'"),
+        (
+            {"settings": {"pairing_policy": "hybrid", "hybrid_random_share": 0.2}},
+            "settings.hybrid_random_share: 0.2 is below 0.5",
+        ),
         ({"judge": {"kind": "oracle"}}, "judge"),
         ({"judge": {"kind": "simulated", "error_rate": 1.5}}, "judge.simulated.error_rate"),
         ({"judge": {"kind": "external"}}, "judge.external.task"),
@@ -183,6 +190,20 @@ def test_an_external_judge_needs_no_true_scores() -> None:
 )
 def test_a_bad_batch_request_names_the_field(fields: dict[str, Any], named: str) -> None:
     assert named in rejected(BatchRequest, request(**fields))
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"pairing_policy": "random"},
+        {"pairing_policy": "hybrid"},
+        {"pairing_policy": "hybrid", "hybrid_random_share": 0.8},
+        # A share without the hybrid policy changes nothing, so it is no reason to refuse.
+        {"hybrid_random_share": 0.1},
+    ],
+)
+def test_the_offered_pairings_are_accepted(settings: dict[str, Any]) -> None:
+    assert parse(BatchRequest, request(settings=settings)).settings == settings
 
 
 def test_the_missing_true_scores_are_listed_and_truncated() -> None:
