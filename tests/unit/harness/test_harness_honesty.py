@@ -26,13 +26,19 @@ COIN = (SimulatedJudge(name="coin", random=True),)
 
 
 def figures(
-    policy: str, seed: int, ks: tuple[int, ...], coin: bool = False
+    policy: str,
+    seed: int,
+    ks: tuple[int, ...],
+    coin: bool = False,
+    essays: int = ESSAYS,
+    true_sd: float = 1.5,
 ) -> list[tuple[float, float, float]]:
     """(coverage, reported reliability, true reliability) at each K of one run."""
     settings = trajectory_settings(AlgorithmSettings().override({"pairing_policy": policy}), 20)
     config = HarnessConfig(
-        essay_count=ESSAYS,
-        budget=budget_for(ESSAYS, max(ks)),
+        essay_count=essays,
+        true_sd=true_sd,
+        budget=budget_for(essays, max(ks)),
         settings=settings,
         seed=seed,
         judges=COIN if coin else JUDGE_PROFILES["exact"],
@@ -42,10 +48,10 @@ def figures(
     history = result.history
     out = []
     for k in ks:
-        rows = budget_for(ESSAYS, k)
+        rows = budget_for(essays, k)
         ok = history.succeeded[:rows]
         a, b, a_won = history.slot_a[:rows][ok], history.slot_b[:rows][ok], history.a_won[:rows][ok]
-        fit = fit_bradley_terry(ESSAYS, np.where(a_won, a, b), np.where(a_won, b, a))
+        fit = fit_bradley_terry(essays, np.where(a_won, a, b), np.where(a_won, b, a))
         true = 0.0 if coin else float(np.corrcoef(fit.scores, truth)[0, 1] ** 2)
         out.append(
             (interval_coverage(fit.scores, fit.standard_errors, truth), fit.reliability, true)
@@ -63,6 +69,21 @@ def test_intervals_cover_and_the_reliability_is_honest(policy: str) -> None:
     hybrid +0.010 / -0.006, random -0.020 / -0.011.
     """
     table = np.array([figures(policy, seed, (10, 20)) for seed in SEEDS])  # seed, K, figure
+    coverage = table[:, :, 0].mean(axis=0)
+    error = (table[:, :, 1] - table[:, :, 2]).mean(axis=0)
+    assert np.all((coverage >= 0.92) & (coverage <= 0.97)), coverage
+    assert np.all(np.abs(error) <= 0.03), error
+
+
+def test_large_sparse_nets_with_a_wide_spread_are_covered() -> None:
+    """N 500, K 6 and 10, true SD 2, random pairing, seeds 11000-11009: coverage in
+    0.92-0.97 and reported - true reliability within +-0.03. These are the cells where the
+    Laplace estimate of tau ran 7 % low and covered 0.911 / 0.917 (benchmark, 20 seeds)
+    before its bootstrap bias correction. Measured on these seeds (K 6 / 10): coverage
+    0.926 / 0.925, reported - true -0.013 / -0.005."""
+    table = np.array(
+        [figures("random", seed, (6, 10), essays=500, true_sd=2.0) for seed in range(11000, 11010)]
+    )
     coverage = table[:, :, 0].mean(axis=0)
     error = (table[:, :, 1] - table[:, :, 2]).mean(axis=0)
     assert np.all((coverage >= 0.92) & (coverage <= 0.97)), coverage
