@@ -56,12 +56,13 @@ from scipy.special import expit
 from scipy.stats import spearmanr
 
 from cj_worker.core.array_types import FloatArray
-from cj_worker.core.bt import fit_bradley_terry
+from cj_worker.core.bt import BTFit, fit_bradley_terry
 from cj_worker.core.history import ComparisonHistory, ComparisonStatus
+from cj_worker.core.judge_screen import fit_setting_aside_noise
+from cj_worker.core.judgements import Judgements
 from cj_worker.core.misfit import ESSAY_MISFIT_LEVEL, JUDGE_MISFIT_LEVEL, essay_fit, judge_fit
 from cj_worker.core.pairing import INITIAL_SELECTION_PRECISION, PairGenerationMode, plan_wave
 from cj_worker.core.settings import AlgorithmSettings, PairingPolicy
-from cj_worker.core.simulated_judge import logit_scale
 from cj_worker.harness import (
     HarnessConfig,
     SimulatedJudge,
@@ -184,23 +185,40 @@ def run_unit(unit: Unit) -> tuple[list[Cell], list[SweepRow]]:
         )
     )
     truth = result.true_abilities
-    scaled = logit_scale(pool) * truth
     history = result.history
+    discrimination = np.array([0.0 if j.random else j.discrimination for j in pool])
+
+    def fit_of(decisions: Judgements) -> BTFit:
+        winners, losers = decisions.outcomes()
+        return fit_bradley_terry(
+            unit.n,
+            winners,
+            losers,
+            settings.bt_prior_precision,
+            prior_mode=settings.bt_prior_mode,
+        )
+
     cells: list[Cell] = []
     for k in grid.ks:
         rows = min(budget_for(unit.n, k), history.size)
         ok = history.succeeded[:rows]
-        a, b, a_won = history.slot_a[:rows][ok], history.slot_b[:rows][ok], history.a_won[:rows][ok]
-        fit = fit_bradley_terry(
+        decided = Judgements(
             unit.n,
-            np.where(a_won, a, b),
-            np.where(a_won, b, a),
-            settings.bt_prior_precision,
-            prior_mode=settings.bt_prior_mode,
+            history.slot_a[:rows][ok],
+            history.slot_b[:rows][ok],
+            history.a_won[:rows][ok],
+            result.judges[:rows][ok],
+            len(pool),
         )
+        # As finalization fits: judges whose decisions are noise are set aside. The truth
+        # is on the scale of the decisions kept (their judges' mean discrimination).
+        screened = fit_setting_aside_noise(decided, fit_of)
+        fit = screened.fit
+        kept = screened.judgements.judge
+        scaled = (float(discrimination[kept].mean()) if kept.size else 0.0) * truth
         spread = float(np.ptp(fit.scores)) > 0 and float(np.ptp(truth)) > 0
         true = float(np.corrcoef(fit.scores, truth)[0, 1] ** 2) if spread else 0.0
-        if logit_scale(pool) == 0.0:
+        if not np.any(scaled):
             true = 0.0  # the judges carry no information: nothing is reliable
         cells.append(
             Cell(

@@ -51,6 +51,7 @@ from cj_worker.core.grade_scales import (
     built_in_scale,
 )
 from cj_worker.core.grading import NO_GRADE
+from cj_worker.core.judge_screen import fit_setting_aside_noise
 from cj_worker.core.judgements import Judgements
 from cj_worker.core.literature import (
     JUDGE_SPLITS,
@@ -284,15 +285,22 @@ def score(
         # less than 2x on an idle one.
         # Empirical Bayes (tau from the data) as a batch's default; with the slots known,
         # the order effect is modelled, so a preference for slot A biases no score.
-        fit = fit_bradley_terry(
-            n,
-            winners,
-            losers,
-            prior_precision,
-            prior_mode=PriorMode.EMPIRICAL_BAYES,
-            se_method=se_method,
-            winner_in_slot_a=judgements.a_won if decision_set.slots_known else None,
-        )
+        def fit_of(decisions: Judgements) -> BTFit:
+            return fit_bradley_terry(
+                n,
+                *decisions.outcomes(),
+                prior_precision,
+                prior_mode=PriorMode.EMPIRICAL_BAYES,
+                se_method=se_method,
+                winner_in_slot_a=decisions.a_won if decision_set.slots_known else None,
+            )
+
+        # Judges whose decisions are noise are set aside (core.judge_screen): every figure
+        # below but the judges' own comes from the decisions kept.
+        screened = fit_setting_aside_noise(judgements, fit_of)
+    fit = screened.fit
+    winners, losers = screened.judgements.outcomes()
+    judges = screened.judgements.judge
     anchor_grades = np.array(
         [
             scale.grades.index(known_grades[item]) if item in known_grades else NO_GRADE
@@ -307,6 +315,7 @@ def score(
         scale,
         np.random.default_rng([seed, SPLIT_HALF_SEED_STREAM]),
         splits=split_half_splits,
+        screened=screened,
     )
     sirt = sirt_btm(n, winners, losers)
     graph = graph_reliability(n, winners, losers, fit, literature=sirt, se_method=se_method)
@@ -548,6 +557,7 @@ def _batch_results(
                 "reversal_consistency": (
                     finite(report.judge_reversal_consistency[j]) if slots_known else None
                 ),
+                "set_aside": bool(np.isin(j, report.judges_set_aside)),
             }
             for j, judge_id in enumerate(judge_ids)
         ],

@@ -30,7 +30,7 @@ posterior-predictive (:mod:`cj_worker.core.misfit`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from cj_worker.core.array_types import FloatArray, IntArray
 from cj_worker.core.bt import BTFit, PriorMode
 from cj_worker.core.grade_scales import GradeScale
 from cj_worker.core.grading import GradeProjection, project_grades
+from cj_worker.core.judge_screen import ScreenedFit
 from cj_worker.core.judgements import Judgements
 from cj_worker.core.misfit import FitStatistics, essay_fit, judge_fit, slot_a_share
 from cj_worker.core.reliability import DEFAULT_SPLITS, split_half_reliability
@@ -92,6 +93,8 @@ class BatchReport:
     judge_reversal_consistency: FloatArray
     """Per judge: share of those pairs given the same winner both ways (NaN without any)."""
     grades: GradeProjection
+    judges_set_aside: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    """Judges whose decisions the fit left out as noise (:mod:`cj_worker.core.judge_screen`)."""
 
 
 def report_batch(
@@ -102,8 +105,17 @@ def report_batch(
     rng: np.random.Generator,
     *,
     splits: int = DEFAULT_SPLITS,
+    screened: ScreenedFit | None = None,
 ) -> BatchReport:
-    """The batch's report from ``fit`` (fitted on ``judgements``); ``rng`` drives split-half."""
+    """The batch's report from ``fit`` (fitted on ``judgements``); ``rng`` drives split-half.
+
+    With ``screened`` (whose fit is ``fit``, made on its judgements) the essays' figures
+    come from the decisions kept, and the judges' from all of ``judgements``: a judge
+    whose decisions were set aside is still measured, against the clean fit."""
+    everyone = judgements
+    set_aside = np.zeros(0, dtype=np.intp)
+    if screened is not None:
+        judgements, set_aside = screened.judgements, screened.set_aside
     n = judgements.n_essays
     scores = fit.scores
     winners, losers = judgements.outcomes()
@@ -125,8 +137,9 @@ def report_batch(
         slot_effect_se=_finite(fit.slot_effect_se),
     )
     slots = (scores, judgements.slot_a, judgements.slot_b, judgements.a_won)
+    every_slot = (scores, everyone.slot_a, everyone.slot_b, everyone.a_won)
     errors = fit.standard_errors
-    pairs, consistency = reversal_consistency(judgements)
+    pairs, consistency = reversal_consistency(everyone)
     return BatchReport(
         fit=fit,
         ranks=ranks,
@@ -134,8 +147,8 @@ def report_batch(
         wins=np.bincount(winners, minlength=n).astype(np.intp),
         reliability=reliability,
         essays=essay_fit(*slots, errors),
-        judges=judge_fit(*slots, judgements.judge, judgements.n_judges, errors),
-        judge_slot_a_share=slot_a_share(judgements.a_won, judgements.judge, judgements.n_judges),
+        judges=judge_fit(*every_slot, everyone.judge, everyone.n_judges, errors),
+        judge_slot_a_share=slot_a_share(everyone.a_won, everyone.judge, everyone.n_judges),
         judge_reversal_pairs=pairs,
         judge_reversal_consistency=consistency,
         grades=project_grades(
@@ -145,6 +158,7 @@ def report_batch(
             scale,
             posterior=fit.prior_mode is PriorMode.EMPIRICAL_BAYES,
         ),
+        judges_set_aside=set_aside,
     )
 
 

@@ -38,3 +38,15 @@ class Judgements:
             np.where(self.a_won, self.slot_a, self.slot_b).astype(np.intp),
             np.where(self.a_won, self.slot_b, self.slot_a).astype(np.intp),
         )
+
+    def without_judges(self, judges: IntArray) -> Judgements:
+        """The same batch without the comparisons of ``judges`` (indices keep their meaning)."""
+        kept = ~np.isin(self.judge, judges)
+        return Judgements(
+            self.n_essays,
+            self.slot_a[kept],
+            self.slot_b[kept],
+            self.a_won[kept],
+            self.judge[kept],
+            self.n_judges,
+        )

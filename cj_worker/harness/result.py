@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cj_worker.core.array_types import FloatArray
+from cj_worker.core.array_types import FloatArray, IntArray
 from cj_worker.core.decision import Action, Reason
 from cj_worker.core.history import ComparisonHistory
 from cj_worker.harness.metrics import interval_coverage
@@ -112,6 +112,8 @@ class HarnessResult:
     decisions: tuple[DecisionRecord, ...]
     history: ComparisonHistory = field(repr=False)
     """Every comparison of the run, for analyses the summary does not cover."""
+    judges: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.intp), repr=False)
+    """Index in the pool of the judge of each comparison of ``history``."""
     reliability: float = float("nan")
     """The headline reliability the engine reports (``BTFit.reliability``); NaN if the
     runner did not record it."""

@@ -60,6 +60,7 @@ def run_harness(config: HarnessConfig) -> HarnessResult:
         )
 
     history = ComparisonHistory.empty(n)
+    judged_by: list[IntArray] = []
     state = wave.WaveState()
     trajectory: list[TrajectoryPoint] = []
     decisions: list[DecisionRecord] = []
@@ -96,6 +97,7 @@ def run_harness(config: HarnessConfig) -> HarnessResult:
         slot_b = np.fromiter((p.slot_b for p in planned), dtype=np.intp, count=len(planned))
         judged = judge_wave(slot_a, slot_b, truth, config.judges, streams.judges)
         history = history.extended(judged.slot_a, judged.slot_b, judged.status, judged.a_won)
+        judged_by.append(judged.judge)
         state = result.next_state
 
     winners, losers = history.outcomes()
@@ -128,6 +130,7 @@ def run_harness(config: HarnessConfig) -> HarnessResult:
         trajectory=tuple(trajectory),
         decisions=tuple(decisions),
         history=history,
+        judges=np.concatenate(judged_by) if judged_by else np.zeros(0, dtype=np.intp),
         reliability=fit.reliability,
         prior_sd=fit.prior_sd,
         judge_scale=scale,

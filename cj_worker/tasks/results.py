@@ -17,10 +17,12 @@ from sqlalchemy.orm import Session
 
 from cj_worker import metrics
 from cj_worker.core.batch_report import BatchReport, Reliability, report_batch
-from cj_worker.core.bt import fit_bradley_terry
+from cj_worker.core.bt import BTFit, fit_bradley_terry
 from cj_worker.core.decision import Reason
 from cj_worker.core.grade_scales import GradeScale
 from cj_worker.core.grading import NO_GRADE, ProjectionStatus
+from cj_worker.core.judge_screen import fit_setting_aside_noise
+from cj_worker.core.judgements import Judgements
 from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.db import repositories
 from cj_worker.db.models import Batch
@@ -94,22 +96,28 @@ def _score(
     """Fit every succeeded comparison and build the report; also the judge id per index."""
     settings = AlgorithmSettings.model_validate(batch.settings)
     judgements, judge_ids = repositories.load_judgements(session, batch.id, len(essays))
-    with metrics.bt_fit_timer():
+
+    def fit(decisions: Judgements) -> BTFit:
         # The slot each winner was shown in models the order effect (delta), so judges'
         # preference for the first essay does not bias the scores and is reported.
-        fit = fit_bradley_terry(
+        return fit_bradley_terry(
             len(essays),
-            *judgements.outcomes(),
+            *decisions.outcomes(),
             settings.bt_prior_precision,
             prior_mode=settings.bt_prior_mode,
-            winner_in_slot_a=judgements.a_won,
+            winner_in_slot_a=decisions.a_won,
         )
+
+    with metrics.bt_fit_timer():
+        # Judges whose decisions are noise are set aside (core.judge_screen) and reported.
+        screened = fit_setting_aside_noise(judgements, fit)
     report = report_batch(
-        fit,
+        screened.fit,
         judgements,
         _anchor_grades(essays, scale),
         scale,
         np.random.default_rng([batch.seed, SPLIT_HALF_STREAM]),
+        screened=screened,
     )
     return report, judge_ids
 
@@ -200,6 +208,7 @@ def _judges(report: BatchReport, judge_ids: list[str | None]) -> list[dict[str, 
             "slot_a_share": finite(report.judge_slot_a_share[j]),
             "reversed_pairs": int(report.judge_reversal_pairs[j]),
             "reversal_consistency": finite(report.judge_reversal_consistency[j]),
+            "set_aside": bool(np.isin(j, report.judges_set_aside)),
         }
         for j, judge_id in enumerate(judge_ids)
     ]
