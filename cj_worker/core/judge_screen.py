@@ -16,9 +16,12 @@ judge needs ``MIN_DECISIONS`` decisions, and never more than ``MAX_SHARE_SET_ASI
 the decisions go (worst-scoring judges first). A batch with a single judge (an LLM) is
 never screened: there is nothing to measure that judge against.
 
-A reliable judge is set aside with probability about ``SET_ASIDE_LEVEL``, which only
-costs its decisions' information: the scores and SEs of the remaining decisions are
-still honest.
+A reliable judge is set aside with probability about ``SET_ASIDE_LEVEL`` (measured 1.5 %:
+12 of 800 judges with 50 decisions each), which only costs its decisions' information:
+the scores and SEs of the remaining decisions are still honest. Measured effect with 2
+coin flippers among 20 (``benchmarks/honesty.py --judges 2coin/20``, random pairing):
+coverage 0.886 -> 0.939 at 100 essays and K 20 (SD 1.5), 0.846 -> 0.912 at 500 essays and
+K 6 (SD 2).
 """
 
 from __future__ import annotations

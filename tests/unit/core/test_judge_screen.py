@@ -65,17 +65,18 @@ def test_coin_flipping_judges_are_set_aside_and_the_intervals_cover_again() -> N
     assert np.mean(screened) >= 0.92
 
 
-def test_reliable_judges_are_kept() -> None:
-    """20 reliable judges, ten nets: at the 1 % level about one judge in 100 would go;
-    measured none here, and the fit is the plain one."""
+def test_reliable_judges_are_rarely_set_aside() -> None:
+    """40 nets of 20 reliable judges (50 decisions each): at the 1 % level about 8 of the
+    800 would go; measured 12 (1.5 %: the normal approximation of the test is a little
+    liberal that far in its tail). At most 2.5 % here; a net without any is fitted once."""
     set_aside = 0
-    for seed in range(50, 60):
+    for seed in range(50, 90):
         data, _ = decisions(100, 20, judges=20, coins=0, seed=seed)
         result = fit_setting_aside_noise(data, fit)
         set_aside += result.set_aside.size
         if result.set_aside.size == 0:
             assert result.judgements is data
-    assert set_aside <= 2
+    assert set_aside <= 20
 
 
 def test_one_or_two_judges_are_never_screened() -> None:
