@@ -830,8 +830,9 @@ def _bias_corrected(
     coverage. Hamilton & Tawn (2024) recommend a bootstrap estimate for exactly this.
     Abilities are drawn from N(0, tau_hat^2), outcomes from the model on the net's own
     pairs (and slots), and tau is re-estimated by the same search; the mean of
-    log tau* - log sd(abilities drawn) (the drawn sample's own SD as a control variate,
-    which halves the noise) is the bias in log tau, removed from the estimate. The
+    log tau* - log sd(abilities drawn) (the drawn sample's own SD as the reference, so the
+    draw's own sampling noise cancels) is the bias in log tau, removed from the estimate
+    (replicates whose search ended at a bound carry no estimate and are left out). The
     draws are seeded from the data, so a fit is reproducible. The bootstrap's own noise
     is added to Var(log tau^2), which the reported SEs already carry (Kass-Steffey).
     Skipped where the bias is negligible or the correction would be mostly noise
@@ -844,9 +845,9 @@ def _bias_corrected(
     rng = np.random.default_rng(_data_seed(table))
     tau = float(1.0 / np.sqrt(eb.precision))
     counts = np.rint(table.count).astype(np.int64)
-    biases = np.empty(replicates)
+    found: list[float] = []
     evaluations = eb.evaluations
-    for replicate in range(replicates):
+    for _ in range(replicates):
         abilities = rng.normal(0.0, tau, n)
         wins = rng.binomial(counts, expit(table.logits(abilities)))
         drawn = _empirical_bayes(
@@ -857,9 +858,13 @@ def _bias_corrected(
             tau,
         )
         evaluations += drawn.evaluations
-        biases[replicate] = 0.5 * float(
-            np.log(1.0 / drawn.precision) - np.log(np.var(abilities, ddof=1))
-        )
+        if not drawn.at_bound:  # a bound is not an estimate: it would swamp the mean
+            found.append(
+                0.5 * float(np.log(1.0 / drawn.precision) - np.log(np.var(abilities, ddof=1)))
+            )
+    if not found:
+        return replace(eb, evaluations=evaluations)
+    biases = np.array(found)
     t_max = float(np.log(1.0 / floor_precision))
     t_min = min(float(np.log(MIN_PRIOR_SD**2)), t_max)
     corrected = float(np.clip(np.log(1.0 / eb.precision) - 2.0 * biases.mean(), t_min, t_max))
@@ -869,7 +874,7 @@ def _bias_corrected(
         final = _newton(table, eb.estimate.scores.copy(), precision, laplacian)
         laplacian.set_weights(final.pair_weights, precision)
         sensitivity = precision * laplacian.solve(final.scores, _PATH_TOLERANCE)
-    noise = 4.0 * float(np.var(biases, ddof=1)) / replicates if replicates > 1 else 0.0
+    noise = 4.0 * float(np.var(biases, ddof=1)) / biases.size if biases.size > 1 else 0.0
     return _EBResult(
         final,
         precision,
