@@ -19,6 +19,8 @@ from cj_worker.core.array_types import FloatArray, IntArray
 from cj_worker.core.decision import ContinuationContext
 from cj_worker.core.errors import CJWorkerError
 from cj_worker.core.history import ComparisonHistory
+from cj_worker.core.judge_screen import fit_setting_aside_noise
+from cj_worker.core.judgements import Judgements
 from cj_worker.core.reliability import split_half_reliability
 from cj_worker.core.settings import AlgorithmSettings
 from cj_worker.core.simulated_judge import logit_scale
@@ -100,7 +102,8 @@ def run_harness(config: HarnessConfig) -> HarnessResult:
         judged_by.append(judged.judge)
         state = result.next_state
 
-    winners, losers = history.outcomes()
+    judges = np.concatenate(judged_by) if judged_by else np.zeros(0, dtype=np.intp)
+    fit, scale, (winners, losers) = _finalized(history, judges, config, fit)
     final = accuracy(fit.scores, truth)
     last_split_half = trajectory[-1].split_half if trajectory else float("nan")
     return HarnessResult(
@@ -130,11 +133,48 @@ def run_harness(config: HarnessConfig) -> HarnessResult:
         trajectory=tuple(trajectory),
         decisions=tuple(decisions),
         history=history,
-        judges=np.concatenate(judged_by) if judged_by else np.zeros(0, dtype=np.intp),
+        judges=judges,
         reliability=fit.reliability,
         prior_sd=fit.prior_sd,
         judge_scale=scale,
     )
+
+
+def _finalized(
+    history: ComparisonHistory, judges: IntArray, config: HarnessConfig, fit: bt.BTFit
+) -> tuple[bt.BTFit, float, tuple[IntArray, IntArray]]:
+    """The fit finalization would report, the judges' scale of its decisions, and them.
+
+    As in finalization, judges whose decisions are noise are set aside
+    (``core.judge_screen``); the last wave's ``fit`` is that fit when nobody is. The truth's
+    scale is then the mean discrimination of the judges whose decisions were kept."""
+    ok = history.succeeded
+    decided = Judgements(
+        history.n_essays,
+        history.slot_a[ok],
+        history.slot_b[ok],
+        history.a_won[ok],
+        judges[ok],
+        len(config.judges),
+    )
+
+    def refit(decisions: Judgements) -> bt.BTFit:
+        if decisions is decided:
+            return fit
+        settings = config.settings
+        return bt.fit_bradley_terry(
+            history.n_essays,
+            *decisions.outcomes(),
+            settings.bt_prior_precision,
+            prior_mode=settings.bt_prior_mode,
+        )
+
+    screened = fit_setting_aside_noise(decided, refit)
+    if screened.set_aside.size == 0:
+        return fit, logit_scale(config.judges), history.outcomes()
+    discrimination = np.array([0.0 if j.random else j.discrimination for j in config.judges])
+    scale = float(discrimination[screened.judgements.judge].mean())
+    return screened.fit, scale, screened.judgements.outcomes()
 
 
 def _empty_fit(history: ComparisonHistory, settings: AlgorithmSettings) -> bt.BTFit:

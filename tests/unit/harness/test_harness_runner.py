@@ -183,3 +183,23 @@ def test_harness_imports_only_core_and_config() -> None:
                 if name.startswith("cj_worker"):
                     assert name.startswith(allowed), f"{source.name} imports {name}"
                 assert not name.startswith(("celery", "sqlalchemy")), f"{source.name}: {name}"
+
+
+def test_the_result_is_the_fit_finalization_reports_with_noise_judges_set_aside() -> None:
+    """2 coin flippers among 20 judges, 100 essays, K 20: the harness records who judged
+    each comparison, and its final scores, like finalization's, leave out the judges the
+    screen sets aside, on the kept judges' scale (1: all of them exact)."""
+    pool = (SimulatedJudge(),) * 18 + (SimulatedJudge(name="coin", random=True),) * 2
+    settings = AlgorithmSettings(score_stability_threshold=0.0)
+    result = run_harness(
+        HarnessConfig(essay_count=100, settings=settings, budget=1000, seed=12000, judges=pool)
+    )
+    assert result.judges.shape == result.history.slot_a.shape
+    assert set(np.unique(result.judges)) <= set(range(20))
+    ok = result.history.succeeded
+    coins = np.isin(result.judges[ok], [18, 19])
+    a, b, a_won = result.history.slot_a[ok], result.history.slot_b[ok], result.history.a_won[ok]
+    kept = ~coins
+    clean = bt.fit_bradley_terry(100, np.where(a_won, a, b)[kept], np.where(a_won, b, a)[kept])
+    np.testing.assert_allclose(result.scores, clean.scores, atol=1e-6)
+    assert result.judge_scale == 1.0
