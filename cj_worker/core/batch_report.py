@@ -115,6 +115,8 @@ def report_batch(
     everyone = judgements
     set_aside = np.zeros(0, dtype=np.intp)
     if screened is not None:
+        if screened.fit is not fit:
+            raise ValueError("report_batch: fit must be the screened fit")
         judgements, set_aside = screened.judgements, screened.set_aside
     n = judgements.n_essays
     scores = fit.scores
