@@ -134,11 +134,15 @@ def test_unreliable_judge_ends_failed(
     reason: str,
 ) -> None:
     """A judge failing half its answers is stopped by the success-rate guard; one failing
-    every answer ends the batch at its first wave (SPEC section 6)."""
+    every answer ends the batch at its first wave (SPEC section 6).
+
+    30 essays, so a wave has 15 comparisons: with 12 (waves of 6) the half-failing judge
+    failed a whole wave, which ends a batch as judge_failed_wave, with chance 1/64 per
+    wave, and CI saw it; now 1/32768."""
     start_worker()
     batch_id = client.submit_batch(
-        essays(12),
-        budget=60,
+        essays(30),
+        budget=90,
         judge=SimulatedJudge(error_rate=error_rate, seed=11),
         app=producer,
     )
