@@ -63,6 +63,7 @@ from cj_worker.core.judgements import Judgements
 from cj_worker.core.misfit import ESSAY_MISFIT_LEVEL, JUDGE_MISFIT_LEVEL, essay_fit, judge_fit
 from cj_worker.core.pairing import INITIAL_SELECTION_PRECISION, PairGenerationMode, plan_wave
 from cj_worker.core.settings import AlgorithmSettings, PairingPolicy
+from cj_worker.core.simulated_judge import logit_scale
 from cj_worker.harness import (
     HarnessConfig,
     SimulatedJudge,
@@ -186,7 +187,6 @@ def run_unit(unit: Unit) -> tuple[list[Cell], list[SweepRow]]:
     )
     truth = result.true_abilities
     history = result.history
-    discrimination = np.array([0.0 if j.random else j.discrimination for j in pool])
 
     def fit_of(decisions: Judgements) -> BTFit:
         winners, losers = decisions.outcomes()
@@ -215,7 +215,7 @@ def run_unit(unit: Unit) -> tuple[list[Cell], list[SweepRow]]:
         screened = fit_setting_aside_noise(decided, fit_of)
         fit = screened.fit
         kept = screened.judgements.judge
-        scaled = (float(discrimination[kept].mean()) if kept.size else 0.0) * truth
+        scaled = logit_scale(pool, kept) * truth
         spread = float(np.ptp(fit.scores)) > 0 and float(np.ptp(truth)) > 0
         true = float(np.corrcoef(fit.scores, truth)[0, 1] ** 2) if spread else 0.0
         if not np.any(scaled):

@@ -41,7 +41,7 @@ from cj_worker.core.grade_scales import (
     GradeScale,
     built_in_scale,
 )
-from cj_worker.core.settings import AlgorithmSettings
+from cj_worker.core.settings import AlgorithmSettings, PairingPolicy
 from cj_worker.errors import EXIT_USER_ERROR, CJWorkerError
 from cj_worker.llm_spec import LlmJudge
 
@@ -306,10 +306,14 @@ class BatchRequest(_Message):
             )
         _unique_ids(self.essays)
         requested = AlgorithmSettings().override(self.settings)  # raises naming the bad setting
-        pairing = {key.lower() for key in self.settings} & {"pairing_policy", "hybrid_random_share"}
-        refused = requested.unoffered_pairing() if pairing else None
-        if refused is not None:
-            raise ValueError(f"settings.{refused[0]}: {refused[1]}")
+        named = {key.lower() for key in self.settings}
+        if named & {"pairing_policy", "hybrid_random_share"}:
+            if "pairing_policy" not in named:
+                # A share alone meets the worker's default policy, which may be hybrid.
+                requested = requested.model_copy(update={"pairing_policy": PairingPolicy.HYBRID})
+            refused = requested.unoffered_pairing()
+            if refused is not None:
+                raise ValueError(f"settings.{refused[0]}: {refused[1]}")
         scale = self.scale()
         check_essays(
             self.essays,

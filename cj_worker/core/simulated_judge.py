@@ -59,13 +59,17 @@ JUDGE_PROFILES: dict[str, tuple[SimulatedJudge, ...]] = {
 """The judge pools of the pairing study (section 2), by the names its tables use."""
 
 
-def logit_scale(judges: Sequence[SimulatedJudge]) -> float:
-    """The pool's mean discrimination, coin flippers counting 0: the scale of the judges'
-    logits, on which Bradley-Terry scores estimate ``logit_scale * abilities``. Coverage
-    and true reliability are measured against the truth on this scale."""
+def logit_scale(judges: Sequence[SimulatedJudge], decided_by: IntArray | None = None) -> float:
+    """The mean discrimination, coin flippers counting 0: the scale of the judges' logits,
+    on which Bradley-Terry scores estimate ``logit_scale * abilities``. Coverage and true
+    reliability are measured against the truth on this scale. Over the pool, or, given
+    ``decided_by`` (a pool index per decision), over the decisions a fit used."""
     if not judges:
         return 0.0
-    return float(np.mean([0.0 if judge.random else judge.discrimination for judge in judges]))
+    discrimination = np.array([0.0 if judge.random else judge.discrimination for judge in judges])
+    if decided_by is None:
+        return float(discrimination.mean())
+    return float(discrimination[decided_by].mean()) if decided_by.size else 0.0
 
 
 @dataclass(frozen=True)

@@ -172,8 +172,7 @@ def _finalized(
     screened = fit_setting_aside_noise(decided, refit)
     if screened.set_aside.size == 0:
         return fit, logit_scale(config.judges), history.outcomes()
-    discrimination = np.array([0.0 if j.random else j.discrimination for j in config.judges])
-    scale = float(discrimination[screened.judgements.judge].mean())
+    scale = logit_scale(config.judges, screened.judgements.judge)
     return screened.fit, scale, screened.judgements.outcomes()
 
 

@@ -155,6 +155,8 @@ def test_an_external_judge_needs_no_true_scores() -> None:
             {"settings": {"pairing_policy": "hybrid", "hybrid_random_share": 0.2}},
             "settings.hybrid_random_share: 0.2 is below 0.5",
         ),
+        # Alone, a share meets the worker's default policy, which may be hybrid.
+        ({"settings": {"hybrid_random_share": 0.1}}, "settings.hybrid_random_share: 0.1 is"),
         ({"judge": {"kind": "oracle"}}, "judge"),
         ({"judge": {"kind": "simulated", "error_rate": 1.5}}, "judge.simulated.error_rate"),
         ({"judge": {"kind": "external"}}, "judge.external.task"),
@@ -198,8 +200,9 @@ def test_a_bad_batch_request_names_the_field(fields: dict[str, Any], named: str)
         {"pairing_policy": "random"},
         {"pairing_policy": "hybrid"},
         {"pairing_policy": "hybrid", "hybrid_random_share": 0.8},
-        # A share without the hybrid policy changes nothing, so it is no reason to refuse.
-        {"hybrid_random_share": 0.1},
+        # A share with another policy changes nothing, so it is no reason to refuse.
+        {"pairing_policy": "random", "hybrid_random_share": 0.1},
+        {"hybrid_random_share": 0.6},
     ],
 )
 def test_the_offered_pairings_are_accepted(settings: dict[str, Any]) -> None:
