@@ -694,7 +694,7 @@ def _empirical_bayes(
     evaluated: dict[float, tuple[MapEstimate, float]] = {}
 
     difference_variance = np.zeros(table.first.size)
-    dense = float(table.count.sum()) * 2.0 / n >= SECOND_ORDER_BELOW_DEGREE
+    dense = _well_measured(table)
     paths: dict[float, FloatArray] = {}
     """d theta_hat / dt at each evaluated t."""
 
@@ -899,10 +899,16 @@ BOOTSTRAP_MAX_REPLICATES = 16
 def _bootstrap_replicates(table: PairTable) -> int:
     """How many refits the bias correction of tau takes (0: none)."""
     n = table.n_items
-    degree = 2.0 * float(table.count.sum()) / max(n, 1)
-    if n < BOOTSTRAP_MIN_ESSAYS or degree >= SECOND_ORDER_BELOW_DEGREE:
+    if n < BOOTSTRAP_MIN_ESSAYS or _well_measured(table):
         return 0
     return int(min(BOOTSTRAP_MAX_REPLICATES, max(1, -(-BOOTSTRAP_ESSAY_DRAWS // n))))
+
+
+def _well_measured(table: PairTable) -> bool:
+    """At least ``SECOND_ORDER_BELOW_DEGREE`` comparisons per essay: Laplace's bias in tau
+    is negligible there (no second-order term, no bootstrap correction)."""
+    per_essay = 2.0 * float(table.count.sum()) / max(table.n_items, 1)
+    return per_essay >= SECOND_ORDER_BELOW_DEGREE
 
 
 def _data_seed(table: PairTable) -> list[int]:
